@@ -1,0 +1,1 @@
+"""Developer CLI of the Airflow multi-team fork (``./breeze``)."""

@@ -1,0 +1,3 @@
+from teams_breeze.cli import main
+
+raise SystemExit(main())

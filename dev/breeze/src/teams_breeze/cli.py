@@ -1,0 +1,229 @@
+"""``./breeze``: command line of the fork's developer tooling."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from teams_breeze import build, environment, patches
+from teams_breeze.console import BreezeError, info, step
+from teams_breeze.project import Project
+
+
+def _dists(project: Project, selected: str | None):
+    return [project.fork.dist(selected)] if selected else list(project.fork.dists)
+
+
+def cmd_setup(project: Project, args: argparse.Namespace) -> int:
+    setup(project)
+    info(f"Ready: {project.python.relative_to(project.root)} runs apache-airflow "
+         f"{build.local_version(project, project.fork.dists[0])}")
+    return 0
+
+
+def setup(project: Project) -> None:
+    """Materialise what is missing or stale, build changed wheels, install changed ones."""
+    wheels = []
+    for dist in project.fork.dists:
+        state = patches.tree_state(project, dist)
+        if state is patches.TreeState.DIVERGED:
+            raise BreezeError(
+                f"work/{dist.series} has its own commits and the patch files changed too; "
+                "export or drop the tree's work (`./breeze patches apply --force`) first"
+            )
+        if state in (patches.TreeState.MISSING, patches.TreeState.STALE):
+            with step(f"Materialising work/{dist.series}"):
+                patches.apply(project, dist)
+        elif state is patches.TreeState.AHEAD:
+            info(f"    note: building work/{dist.series} with work not exported to {dist.series}/ yet")
+        wheels.append(build.build_wheel(project, dist))
+    environment.install(project, wheels)
+
+
+def cmd_patches_apply(project: Project, args: argparse.Namespace) -> int:
+    for dist in _dists(project, args.dist):
+        with step(f"Applying {dist.series}"):
+            if not patches.apply(project, dist, force=args.force):
+                info(f"    work/{dist.series} already matches the patch files")
+    return 0
+
+
+def cmd_patches_export(project: Project, args: argparse.Namespace) -> int:
+    for dist in _dists(project, args.dist):
+        changed = patches.export(project, dist)
+        for name in changed:
+            info(f"    wrote {dist.series}/{name}.patch")
+    info("Patch files are in sync with the work trees; commit them.")
+    return 0
+
+
+def cmd_patches_check(project: Project, args: argparse.Namespace) -> int:
+    failed = False
+    for dist in _dists(project, args.dist):
+        problems = patches.check(project, dist)
+        names = patches.series_names(project, dist)
+        if problems:
+            failed = True
+            info(f"FAIL {dist.series} ({len(names)} patches):")
+            for problem in problems:
+                info(f"  - {problem}")
+        else:
+            info(f"ok   {dist.series}: {len(names)} patches apply strictly and re-export byte-identically")
+    return 1 if failed else 0
+
+
+def cmd_patches_new(project: Project, args: argparse.Namespace) -> int:
+    dist = project.fork.dist(args.dist)
+    patches.new(project, dist, args.name, args.subject, args.why, args.upstream_status)
+    info(f"Committed and exported {dist.series}/{args.name}.patch")
+    return 0
+
+
+def cmd_patches_fixup(project: Project, args: argparse.Namespace) -> int:
+    dist = project.fork.dist(args.dist)
+    patches.fixup(project, dist, args.name)
+    info(f"Folded the changes into {dist.series}/{args.name}.patch and re-exported")
+    return 0
+
+
+def cmd_patches_check_prefixes(project: Project, args: argparse.Namespace) -> int:
+    from teams_breeze import prefixes
+
+    setup(project)
+    return prefixes.check_all(project)
+
+
+def cmd_testing_tests(project: Project, args: argparse.Namespace) -> int:
+    setup(project)
+    pytest_args = list(args.pytest_args)
+    if not any(Path(project.root / a.split("::")[0]).exists() for a in pytest_args if not a.startswith("-")):
+        pytest_args.append("tests")
+    if not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in pytest_args):
+        pytest_args = ["-n", "auto", *pytest_args]
+    command = [str(project.python), "-m", "pytest", *pytest_args]
+    info("==> " + " ".join(command[1:]))
+    os.chdir(project.root)
+    os.execv(command[0], command)
+
+
+def cmd_start_airflow(project: Project, args: argparse.Namespace) -> int:
+    setup(project)
+    command = [str(project.python), "-m", "teams_breeze.start_airflow", *args.start_args]
+    os.chdir(project.root)
+    os.execv(command[0], command)
+
+
+def cmd_build_image(project: Project, args: argparse.Namespace) -> int:
+    from teams_breeze import image
+
+    setup(project)
+    return image.build_image(project, tag=args.tag, engine=args.engine, base_image=args.base_image)
+
+
+def cmd_generate_constraints(project: Project, args: argparse.Namespace) -> int:
+    environment.generate_constraints(project)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="breeze",
+        description="Developer CLI of the Airflow multi-team fork: pinned upstream + patch series -> "
+        "patched wheels -> tests and a running Airflow.",
+    )
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    setup_parser = commands.add_parser(
+        "setup", help="download + verify pins, materialise, build patched wheels into dist/, install .build/venv"
+    )
+    setup_parser.set_defaults(func=cmd_setup)
+
+    patches_parser = commands.add_parser("patches", help="the patch series: apply, export, check, new, fixup")
+    patch_commands = patches_parser.add_subparsers(dest="patches_command", required=True, metavar="COMMAND")
+
+    def with_dist(sub: argparse.ArgumentParser, required_default: str | None = None) -> None:
+        sub.add_argument(
+            "--dist", default=required_default,
+            help="series to act on, e.g. airflow or providers/celery"
+            + (f" (default: {required_default})" if required_default else " (default: all)"),
+        )
+
+    apply_parser = patch_commands.add_parser("apply", help="materialise work/<series> as base commit + one commit per patch")
+    with_dist(apply_parser)
+    apply_parser.add_argument("--force", action="store_true", help="rebuild even if the tree holds unexported work")
+    apply_parser.set_defaults(func=cmd_patches_apply)
+
+    export_parser = patch_commands.add_parser("export", help="rewrite the patch files and series from the work trees")
+    with_dist(export_parser)
+    export_parser.set_defaults(func=cmd_patches_export)
+
+    check_parser = patch_commands.add_parser(
+        "check", help="fail if a series does not apply strictly, re-exports differently, or the tree holds unexported work"
+    )
+    with_dist(check_parser)
+    check_parser.set_defaults(func=cmd_patches_check)
+
+    new_parser = patch_commands.add_parser("new", help="commit the tree's changes as a new patch at the end of a series")
+    new_parser.add_argument("name", help="Patch-Name: lowercase words joined by '-' (also the file name)")
+    new_parser.add_argument("-m", "--subject", required=True, help="one-line subject, as for an upstream PR")
+    new_parser.add_argument("--why", required=True, help="body: why the patch exists, what upstream needs to take it")
+    new_parser.add_argument("--upstream-status", default="Pending", help="Upstream-Status trailer (default: Pending)")
+    with_dist(new_parser, "airflow")
+    new_parser.set_defaults(func=cmd_patches_new)
+
+    fixup_parser = patch_commands.add_parser("fixup", help="fold the tree's changes into an existing patch")
+    fixup_parser.add_argument("name", help="Patch-Name of the patch that owns the change")
+    with_dist(fixup_parser, "airflow")
+    fixup_parser.set_defaults(func=cmd_patches_fixup)
+
+    prefixes_parser = patch_commands.add_parser(
+        "check-prefixes", help="import airflow (and each patched provider) after every patch of each series"
+    )
+    prefixes_parser.set_defaults(func=cmd_patches_check_prefixes)
+
+    testing_parser = commands.add_parser("testing", help="run the test suite")
+    testing_commands = testing_parser.add_subparsers(dest="testing_command", required=True, metavar="COMMAND")
+    tests_parser = testing_commands.add_parser(
+        "tests", help="set up, then run pytest (-n auto) on tests/ against the installed patched build",
+        description="Extra arguments go to pytest, e.g. `./breeze testing tests tests/breeze -k apply`.",
+    )
+    tests_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments passed to pytest")
+    tests_parser.set_defaults(func=cmd_testing_tests)
+
+    start_parser = commands.add_parser(
+        "start-airflow",
+        help="embedded PostgreSQL + scheduler, dag-processor, triggerer and webserver on localhost",
+        description="Arguments after the command go to the launcher; see `./breeze start-airflow --help`.",
+        add_help=False,
+    )
+    start_parser.add_argument("start_args", nargs=argparse.REMAINDER)
+    start_parser.set_defaults(func=cmd_start_airflow)
+
+    image_parser = commands.add_parser("build-image", help="build the production image from dist/ (docker, buildah or podman)")
+    image_parser.add_argument("--tag", default=None, help="image tag (default: airflow-teams:<version>)")
+    image_parser.add_argument("--engine", choices=("docker", "buildah", "podman"), help="default: first that works")
+    image_parser.add_argument("--base-image", default=None, help="override the Dockerfile's BASE_IMAGE build arg")
+    image_parser.set_defaults(func=cmd_build_image)
+
+    constraints_parser = commands.add_parser(
+        "generate-constraints", help="re-resolve the committed constraints file for the fork's Python"
+    )
+    constraints_parser.set_defaults(func=cmd_generate_constraints)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(Project.from_env(), args)
+    except BreezeError as err:
+        print(f"breeze: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
