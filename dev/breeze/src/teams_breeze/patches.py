@@ -142,10 +142,11 @@ def _unpack(sdist: Path, dest: Path) -> None:
 
 def materialise(project: Project, dist: Dist, dest: Path, series: Series, *, limit: int | None = None) -> None:
     """Build ``dest`` as base commit + one commit per patch (the first ``limit`` ones if given)."""
+    sdist = artifacts.fetch(project, dist)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    _unpack(artifacts.fetch(project, dist), dest)
+    _unpack(sdist, dest)
     git(dest, "init", "--quiet", "--initial-branch=series")
     (dest / ".git" / "info" / "attributes").write_text("* -text\n")
     git(dest, "add", "--all", "--force")

@@ -1,0 +1,217 @@
+"""The patch-series tooling: strict apply, byte-identical export, and everything `check` must catch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from teams_breeze import artifacts, patches
+from teams_breeze.console import BreezeError
+from teams_breeze.gitutil import git, git_text
+from teams_breeze.patches import TreeState
+from teams_breeze.project import Project
+
+AUTHOR = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@invalid",
+          "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@invalid"}
+TRAILERS = "Patch-Name: {name}\nUpstream-Status: Pending\nOrigin: vendor\nForwarded: no\n"
+
+
+def commit_change(tree, path: str, text: str, subject: str, trailers: str | None) -> None:
+    target = tree / path
+    target.write_text(target.read_text() + text)
+    git(tree, "add", path)
+    message = f"{subject}\n\nWhy it exists.\n" + (f"\n{trailers}" if trailers else "")
+    git(tree, "commit", "-q", "-m", message, env=AUTHOR)
+
+
+def breeze(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"BREEZE_ROOT": str(project.root)}
+    return subprocess.run([sys.executable, "-m", "teams_breeze", *args], capture_output=True, text=True, env=env)
+
+
+def fab(project: Project):
+    return project.fork.dist("providers/fab")
+
+
+def test_fresh_apply_and_export_reproduce_every_core_patch_byte_for_byte(project, tmp_path):
+    dist = project.fork.dist("airflow")
+    series = patches.read_series(project, dist)
+    assert series.patches, "the core series must not be empty"
+    patches.materialise(project, dist, tmp_path / "a", series)
+    patches.materialise(project, dist, tmp_path / "b", series)
+
+    exported = patches.export_tree(tmp_path / "a")
+
+    assert exported.patches == series.patches
+    # Deterministic base and commits: the same pins and series give the same shas everywhere.
+    assert git_text(tmp_path / "a", "rev-parse", "base", "HEAD") == git_text(tmp_path / "b", "rev-parse", "base", "HEAD")
+
+
+def test_new_patch_round_trips_through_export_and_check(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    tree = project.work_tree(dist)
+    (tree / "README.rst").write_text((tree / "README.rst").read_text() + "\nA line with a trailing space \n")
+
+    patches.new(project, dist, "fab-readme-note", "Note in the README", "Because the test says so.", "Pending")
+
+    written = (project.series_dir(dist) / "fab-readme-note.patch").read_bytes()
+    assert b"Patch-Name: fab-readme-note" in written
+    assert b"+A line with a trailing space \n" in written
+    assert patches.series_names(project, dist) == ["fab-readme-note"]
+    assert patches.check(project, dist) == []
+
+
+def test_check_reports_uncommitted_work_in_the_tree(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    (project.work_tree(dist) / "README.rst").write_text("changed\n")
+
+    problems = patches.check(project, dist)
+
+    assert any("holds work not in the patches" in p for p in problems)
+    result = breeze(project, "patches", "check", "--dist", "providers/fab")
+    assert result.returncode == 1
+    assert "holds work not in the patches" in result.stderr
+
+
+def test_check_reports_commits_not_exported(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    commit_change(project.work_tree(dist), "README.rst", "x\n", "Change", TRAILERS.format(name="fab-change"))
+
+    assert patches.tree_state(project, dist) is TreeState.AHEAD
+    assert any("holds work not in the patches" in p for p in patches.check(project, dist))
+    patches.export(project, dist)
+    assert patches.check(project, dist) == []
+
+
+def test_apply_refuses_to_drop_unexported_work(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    commit_change(project.work_tree(dist), "README.rst", "x\n", "Change", TRAILERS.format(name="fab-change"))
+
+    with pytest.raises(BreezeError, match="holds work that is not in"):
+        patches.apply(project, dist)
+    assert patches.apply(project, dist, force=True)
+    assert patches.tree_state(project, dist) is TreeState.CURRENT
+
+
+def test_export_refuses_to_overwrite_patch_files_changed_since_apply(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    # A pull brings a new patch while the tree still has the old series.
+    other = project.work / "other"
+    patches.materialise(project, dist, other, patches.read_series(project, dist))
+    commit_change(other, "README.rst", "pulled\n", "Pulled change", TRAILERS.format(name="fab-pulled"))
+    patches.write_series(project, dist, patches.export_tree(other))
+
+    assert patches.tree_state(project, dist) is TreeState.STALE
+    with pytest.raises(BreezeError, match="changed since"):
+        patches.export(project, dist)
+    assert patches.apply(project, dist)
+    assert patches.export_tree(project.work_tree(dist)).patches == patches.read_series(project, dist).patches
+
+
+def test_commit_without_trailers_cannot_be_exported(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    commit_change(project.work_tree(dist), "README.rst", "x\n", "No trailers", None)
+
+    with pytest.raises(BreezeError) as err:
+        patches.export(project, dist)
+    for trailer in patches.REQUIRED_TRAILERS:
+        assert f"missing trailer {trailer}:" in str(err.value)
+
+
+def test_bad_upstream_status_is_refused(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    trailers = TRAILERS.format(name="fab-x").replace("Pending", "Maybe")
+    commit_change(project.work_tree(dist), "README.rst", "x\n", "Bad status", trailers)
+
+    with pytest.raises(BreezeError, match="Upstream-Status 'Maybe'"):
+        patches.export(project, dist)
+
+
+def test_patch_that_does_not_apply_strictly_is_named(project, tmp_path):
+    dist = fab(project)
+    tree = tmp_path / "tree"
+    patches.materialise(project, dist, tree, patches.read_series(project, dist))
+    commit_change(tree, "README.rst", "x\n", "Change", TRAILERS.format(name="fab-change"))
+    data = patches.export_tree(tree).patches["fab-change"]
+    # Corrupt one context line: a strict apply must refuse instead of fuzzing.
+    lines = data.split(b"\n")
+    index = next(i for i, line in enumerate(lines) if line.startswith(b"@@")) + 1
+    lines[index] = b" something upstream never had"
+    (project.series_dir(dist) / "fab-change.patch").write_bytes(b"\n".join(lines))
+    (project.series_dir(dist) / "series").write_text("fab-change\n")
+
+    problems = patches.check(project, dist)
+
+    assert len(problems) == 1
+    assert "fab-change.patch does not apply strictly" in problems[0]
+
+
+def test_series_lint_catches_unlisted_missing_and_numbered_patches(project):
+    dist = fab(project)
+    directory = project.series_dir(dist)
+    (directory / "stray.patch").write_bytes(b"")
+    (directory / "series").write_text("0001-numbered\nmissing-one\nmissing-one\n")
+
+    problems = patches.lint_series(project, dist)
+
+    assert "providers/fab/stray.patch is not listed in series" in problems
+    assert "providers/fab/series lists missing-one twice" in problems
+    assert any("'0001-numbered' must be lowercase words" in p for p in problems)
+    assert any("lists missing-one, but missing-one.patch does not exist" in p for p in problems)
+
+
+def test_bad_sha256_pin_is_refused_with_a_clear_error(project):
+    fork_toml = project.root / "fork.toml"
+    good = project.fork.dist("providers/fab").sha256
+    fork_toml.write_text(fork_toml.read_text().replace(good, "0" * 64))
+    tampered = Project(project.root)
+    dist = tampered.fork.dist("providers/fab")
+
+    with pytest.raises(BreezeError) as err:
+        artifacts.fetch(tampered, dist)
+
+    message = str(err.value)
+    assert f"sha256 mismatch for {dist.sdist}" in message
+    assert "0" * 64 in message and good in message
+    result = breeze(tampered, "patches", "apply", "--dist", "providers/fab")
+    assert result.returncode == 1
+    assert "sha256 mismatch" in result.stderr
+    assert not tampered.work_tree(dist).exists()
+
+
+def test_malformed_fork_toml_names_the_key(project):
+    fork_toml = project.root / "fork.toml"
+    fork_toml.write_text(fork_toml.read_text().replace('local_version = "teams.1"', 'local_version = "1"'))
+
+    result = breeze(Project(project.root), "patches", "check")
+
+    assert result.returncode == 1
+    assert "[fork] local_version must look like 'teams.N'" in result.stderr
+
+
+def test_fixup_folds_changes_into_the_owning_patch(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    tree = project.work_tree(dist)
+    commit_change(tree, "README.rst", "first\n", "First", TRAILERS.format(name="fab-first"))
+    commit_change(tree, "pyproject.toml", "# second\n", "Second", TRAILERS.format(name="fab-second"))
+    patches.export(project, dist)
+    (tree / "README.rst").write_text((tree / "README.rst").read_text() + "amended\n")
+
+    patches.fixup(project, dist, "fab-first")
+
+    series = patches.read_series(project, dist)
+    assert list(series.patches) == ["fab-first", "fab-second"]
+    assert b"+amended" in series.patches["fab-first"]
+    assert b"amended" not in series.patches["fab-second"]
+    assert patches.check(project, dist) == []

