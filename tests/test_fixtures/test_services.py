@@ -77,7 +77,11 @@ def test_standalone_dag_processor_runs_on_the_postgres_fixture(postgres_database
 
 
 def test_standalone_dag_processor_refuses_sqlite_which_is_why_the_fixture_exists(tmp_path):
-    env = os.environ | {"AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True"}
+    env = os.environ | {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}",
+        "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+    }
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
 
     result = subprocess.run([AIRFLOW, "dag-processor", "--num-runs", "1"], env=env, capture_output=True,
                             text=True, timeout=120)

@@ -189,8 +189,7 @@ def parser() -> argparse.ArgumentParser:
         "tests", help="set up, then run pytest (-n auto) on tests/ against the installed patched build",
         description="Extra arguments go to pytest, e.g. `./breeze testing tests tests/breeze -k apply`.",
     )
-    tests_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments passed to pytest")
-    tests_parser.set_defaults(func=cmd_testing_tests)
+    tests_parser.set_defaults(func=cmd_testing_tests, passthrough="pytest_args")
 
     start_parser = commands.add_parser(
         "start-airflow",
@@ -198,8 +197,7 @@ def parser() -> argparse.ArgumentParser:
         description="Arguments after the command go to the launcher; see `./breeze start-airflow --help`.",
         add_help=False,
     )
-    start_parser.add_argument("start_args", nargs=argparse.REMAINDER)
-    start_parser.set_defaults(func=cmd_start_airflow)
+    start_parser.set_defaults(func=cmd_start_airflow, passthrough="start_args")
 
     image_parser = commands.add_parser("build-image", help="build the production image from dist/ (docker, buildah or podman)")
     image_parser.add_argument("--tag", default=None, help="image tag (default: airflow-teams:<version>)")
@@ -215,7 +213,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args, extra = cli.parse_known_args(argv)
+    passthrough = getattr(args, "passthrough", None)
+    if passthrough is None:
+        if extra:
+            cli.error("unrecognized arguments: " + " ".join(extra))
+    else:
+        # argparse.REMAINDER drops leading options, so pass-through commands take whatever is left.
+        setattr(args, passthrough, extra[1:] if extra[:1] == ["--"] else extra)
     try:
         return args.func(Project.from_env(), args)
     except BreezeError as err:

@@ -1,0 +1,29 @@
+# Production image of the multi-team fork, built from the patched wheels in dist/ the way custom
+# upstream images are built. Use `./breeze build-image` (docs/image.md).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+
+ENV AIRFLOW_HOME=/opt/airflow \
+    VIRTUAL_ENV=/opt/airflow-venv \
+    PATH=/opt/airflow-venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Like upstream: uid 50000 with primary group root, so images also run under arbitrary uids.
+RUN useradd --uid 50000 --gid 0 --create-home --home-dir /home/airflow --shell /bin/bash airflow \
+ && mkdir -p "$AIRFLOW_HOME" "$VIRTUAL_ENV" \
+ && chown airflow:0 "$AIRFLOW_HOME" "$VIRTUAL_ENV" \
+ && chmod g+rwx "$AIRFLOW_HOME" "$VIRTUAL_ENV"
+
+# --chown: some build backends write wheels with mode 0600.
+COPY --chown=airflow:0 dist/*.whl /tmp/dist/
+COPY --chown=airflow:0 constraints/constraints-3.11.txt dev/requirements/runtime.txt /tmp/
+
+# A venv works both on python:*-slim and on a distro Python that refuses bare pip (PEP 668).
+USER airflow
+RUN python3 -m venv "$VIRTUAL_ENV" \
+ && pip install --no-cache-dir --constraint /tmp/constraints-3.11.txt /tmp/dist/*.whl -r /tmp/runtime.txt
+
+WORKDIR /opt/airflow
+ENTRYPOINT ["airflow"]
+CMD ["--help"]

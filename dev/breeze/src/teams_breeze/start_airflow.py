@@ -1,0 +1,566 @@
+"""``./breeze start-airflow``: run Airflow from the patched build on localhost (single team for now).
+
+Runs inside ``.build/venv`` as ``python -m teams_breeze.start_airflow``. It starts an embedded PostgreSQL,
+migrates the metadata database, makes sure the ``admin`` user exists, then starts the scheduler,
+the standalone dag-processor, the triggerer and the webserver as child processes and supervises them
+until Ctrl-C (or until one of them dies). Airflow is configured only through ``AIRFLOW__*`` environment
+variables given to the child processes; no ``airflow.cfg`` is edited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from importlib.metadata import version as dist_version
+from pathlib import Path
+
+from teams_breeze.console import BreezeError, info
+from teams_breeze.project import Project
+from teams_breeze.services import PostgresServer, ServiceError, free_port
+
+DATABASE = "airflow"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin"
+COMPONENTS = ("scheduler", "dag-processor", "triggerer", "webserver")
+STATE_FILE = "start-airflow.json"
+LOG_TAIL_LINES = 30
+API_AUTH_BACKENDS = "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session"
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived while starting up."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Small process helpers (Linux /proc where available, signals otherwise)
+# --------------------------------------------------------------------------------------------------
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of ``pid`` from /proc, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[2])
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` is still running (zombies do not count)."""
+    if Path("/proc/self/stat").exists():
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                stat = _proc_stat(int(entry.name))
+                if stat and stat[1] == pgid and stat[0] not in ("Z", "X"):
+                    return True
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with path.open(errors="replace") as handle:
+            return "".join(deque(handle, maxlen=lines))
+    except OSError as err:
+        return f"(cannot read {path}: {err})\n"
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _read_or_create(path: Path, make) -> str:
+    """A secret generated once and kept in AIRFLOW_HOME, so sessions and encrypted data survive restarts."""
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    value = make()
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# The launcher
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Component:
+    name: str
+    command: list[str]
+    log: Path
+    process: subprocess.Popen | None = None
+    returncode: int | None = field(default=None)
+
+    @property
+    def pgid(self) -> int:
+        assert self.process is not None
+        return self.process.pid  # start_new_session: the child leads its own group
+
+
+class Launcher:
+    def __init__(self, project: Project, args: argparse.Namespace):
+        self.project = project
+        self.args = args
+        self.home = Path(args.airflow_home).resolve()
+        self.logs = self.home / "logs"
+        self.dags_folder = Path(args.dags_folder).resolve()
+        self.python = sys.executable
+        self.postgres: PostgresServer | None = None
+        self.components: list[Component] = []
+        self.env: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._stop_signal: int | None = None
+        self._force = threading.Event()
+        self._starting = True
+
+    # ---- signals ---------------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        if self._stop.is_set():
+            self._force.set()  # a second Ctrl-C: do not wait for graceful shutdown
+            return
+        self._stop_signal = signum
+        self._stop.set()
+
+    def _check_interrupted(self) -> None:
+        if self._stop.is_set():
+            raise Interrupted
+
+    # ---- preparation -----------------------------------------------------------------------------
+
+    def prepare_home(self) -> None:
+        if not self.home.exists():
+            self.home.mkdir(parents=True)
+            self.home.chmod(0o755)  # PostgreSQL runs as 'nobody' under root and keeps its data below
+        self.logs.mkdir(exist_ok=True)
+        if not self.dags_folder.is_dir():
+            raise BreezeError(f"DAG folder {self.dags_folder} does not exist")
+        self._stop_leftovers()
+
+    def _state_path(self) -> Path:
+        return self.home / STATE_FILE
+
+    def _stop_leftovers(self) -> None:
+        """Refuse to run twice on one AIRFLOW_HOME; clean up after a launcher that was SIGKILLed."""
+        try:
+            state = json.loads(self._state_path().read_text())
+        except (OSError, ValueError):
+            return
+        launcher = state.get("launcher")
+        if isinstance(launcher, int) and launcher != os.getpid() and "teams_breeze.start_airflow" in _cmdline(launcher):
+            raise BreezeError(
+                f"start-airflow is already running on {self.home} (pid {launcher}); stop it first or "
+                "use another --airflow-home"
+            )
+        for name, pgid in (state.get("groups") or {}).items():
+            if isinstance(pgid, int) and group_alive(pgid) and "airflow" in _cmdline(pgid):
+                info(f"    stopping {name} left over from a previous run (process group {pgid})")
+                self._terminate_groups({name: pgid}, grace=10)
+        self._state_path().unlink(missing_ok=True)
+
+    def _write_state(self) -> None:
+        state = {
+            "launcher": os.getpid(),
+            "groups": {c.name: c.pgid for c in self.components if c.process is not None},
+            "postgres_port": self.postgres.port if self.postgres else None,
+            "webserver_port": self.args.webserver_port,
+        }
+        self._state_path().write_text(json.dumps(state, indent=2) + "\n")
+
+    # ---- PostgreSQL ------------------------------------------------------------------------------
+
+    def start_postgres(self) -> str:
+        server = PostgresServer(self.home / "postgres", port=self.args.postgres_port)
+        self._stop_stale_postgres(server)
+        info(f"==> Starting PostgreSQL on 127.0.0.1:{server.port} (data: {server.data_dir})")
+        started = time.monotonic()
+        try:
+            server.start()
+        except ServiceError as err:
+            raise BreezeError(f"{err}\n--- {server.log} (last lines) ---\n{tail(server.log)}") from err
+        self.postgres = server
+        if self.args.db_reset:
+            info(f"    --db-reset: dropping database {DATABASE!r}")
+            self._sql("postgres", f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        url = server.create_database(DATABASE)
+        info(f"    done in {time.monotonic() - started:.1f}s")
+        return url
+
+    @staticmethod
+    def _stop_stale_postgres(server: PostgresServer) -> None:
+        pid_file = server.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if "postgres" in _cmdline(pid):
+            info(f"    stopping PostgreSQL left over from a previous run (pid {pid})")
+            try:
+                server.stop()
+            except ServiceError as err:
+                info(f"    warning: {err}")
+
+    def _sql(self, database: str, statement: str, fetch: bool = False):
+        import psycopg2  # installed with the postgres provider in .build/venv
+
+        assert self.postgres is not None
+        connection = psycopg2.connect(host="127.0.0.1", port=self.postgres.port, user="postgres", dbname=database)
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+                return cursor.fetchall() if fetch else None
+        finally:
+            connection.close()
+
+    # ---- Airflow configuration -------------------------------------------------------------------
+
+    def build_env(self, sql_alchemy_conn: str) -> dict[str, str]:
+        fernet_key = _read_or_create(self.home / "fernet.key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
+        secret_key = _read_or_create(self.home / "webserver_secret_key", lambda: secrets.token_hex(32))
+        venv_bin = str(Path(self.python).parent)
+        env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_CONFIG"}
+        inherited = sorted(k for k in env if k.startswith("AIRFLOW__"))
+        env.update(
+            AIRFLOW_HOME=str(self.home),
+            PATH=venv_bin + os.pathsep + env.get("PATH", ""),
+            PYTHONUNBUFFERED="1",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sql_alchemy_conn,
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__LOAD_EXAMPLES=str(self.args.load_example_dags),
+            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
+            AIRFLOW__CORE__FERNET_KEY=fernet_key,
+            AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR="True",
+            # Pick up new files in the DAG folder within 30s instead of 5 minutes.
+            AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL="30",
+            AIRFLOW__WEBSERVER__WORKERS="2",
+            AIRFLOW__WEBSERVER__SECRET_KEY=secret_key,
+            AIRFLOW__WEBSERVER__EXPOSE_CONFIG="False",
+            AIRFLOW__WEBSERVER__WEB_SERVER_PORT=str(self.args.webserver_port),
+            AIRFLOW__WEBSERVER__BASE_URL=f"http://localhost:{self.args.webserver_port}",
+            AIRFLOW__API__AUTH_BACKENDS=API_AUTH_BACKENDS,
+            # The scheduler (LocalExecutor) and triggerer serve task logs on these ports; the defaults
+            # (8793/8794) would collide when two instances run on one machine.
+            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY="True",
+        )
+        overridden = [k for k in inherited if env[k] != os.environ.get(k)]
+        kept = [k for k in inherited if k not in overridden]
+        if kept:
+            info("    note: these AIRFLOW__* variables from your environment stay in effect: " + ", ".join(kept))
+        self.env = env
+        return env
+
+    # ---- one-shot airflow commands ---------------------------------------------------------------
+
+    def run_airflow(self, name: str, *airflow_args: str) -> None:
+        """Run ``airflow <args>`` to completion (interruptible), output to logs/<name>.log."""
+        log = self.logs / f"{name}.log"
+        info(f"==> airflow {' '.join(a if a != ADMIN_PASSWORD else '***' for a in airflow_args)}  (log: {log})")
+        started = time.monotonic()
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [self.python, "-m", "airflow", *airflow_args], env=self.env, cwd=self.home,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        try:
+            while process.poll() is None:
+                if self._stop.wait(0.2):
+                    raise Interrupted
+        finally:
+            if process.poll() is None:
+                self._terminate_groups({name: process.pid}, grace=10)
+                process.wait()
+        if process.returncode != 0:
+            raise BreezeError(
+                f"airflow {airflow_args[0]} failed (exit code {process.returncode}); "
+                f"last lines of {log}:\n{tail(log)}"
+            )
+        info(f"    done in {time.monotonic() - started:.1f}s")
+
+    def ensure_admin_user(self) -> None:
+        import psycopg2.errors
+
+        try:
+            exists = self._sql(DATABASE, f"SELECT 1 FROM ab_user WHERE username = '{ADMIN_USER}'", fetch=True)
+        except psycopg2.errors.UndefinedTable:
+            exists = []
+        if exists:
+            info(f"    user {ADMIN_USER!r} exists")
+            return
+        self.run_airflow(
+            "users-create", "users", "create", "--username", ADMIN_USER, "--password", ADMIN_PASSWORD,
+            "--firstname", "Admin", "--lastname", "User", "--email", "admin@example.invalid", "--role", "Admin",
+        )
+
+    # ---- long-running components -----------------------------------------------------------------
+
+    def start_components(self) -> None:
+        commands = {
+            "scheduler": ["scheduler"],
+            "dag-processor": ["dag-processor"],
+            "triggerer": ["triggerer"],
+            "webserver": ["webserver", "--port", str(self.args.webserver_port), "--hostname", self.args.hostname],
+        }
+        info("==> Starting " + ", ".join(COMPONENTS))
+        for name in COMPONENTS:
+            component = Component(name, [self.python, "-m", "airflow", *commands[name]], self.logs / f"{name}.log")
+            with component.log.open("w") as out:
+                component.process = subprocess.Popen(
+                    component.command, env=self.env, cwd=self.home, stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            self.components.append(component)
+            self._write_state()
+
+    def dead_component(self) -> Component | None:
+        for component in self.components:
+            if component.process is not None and component.process.poll() is not None:
+                component.returncode = component.process.returncode
+                return component
+        return None
+
+    def wait_for_webserver(self) -> None:
+        url = f"http://127.0.0.1:{self.args.webserver_port}/health"
+        if self.args.hostname not in ("0.0.0.0", "127.0.0.1", "localhost", "::"):
+            url = f"http://{self.args.hostname}:{self.args.webserver_port}/health"
+        started = time.monotonic()
+        deadline = started + self.args.startup_timeout
+        while time.monotonic() < deadline:
+            self._check_interrupted()
+            dead = self.dead_component()
+            if dead is not None:
+                raise BreezeError(self._death_report(dead, "while starting"))
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        info(f"    webserver healthy after {time.monotonic() - started:.1f}s")
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            self._stop.wait(1)
+        raise BreezeError(
+            f"the webserver did not answer {url} with HTTP 200 within {self.args.startup_timeout}s; "
+            f"last lines of {self.logs / 'webserver.log'}:\n{tail(self.logs / 'webserver.log')}"
+        )
+
+    @staticmethod
+    def _death_report(component: Component, when: str) -> str:
+        return (
+            f"{component.name} exited {when} (exit code {component.returncode}); "
+            f"last lines of {component.log}:\n{tail(component.log)}"
+        )
+
+    def print_banner(self) -> None:
+        port = self.args.webserver_port
+        logs = ", ".join(f"{name}.log" for name in COMPONENTS)
+        assert self.postgres is not None
+        banner = f"""
+Airflow {dist_version('apache-airflow')} is running (single team).
+
+  Web UI:      http://localhost:{port}
+  Login:       {ADMIN_USER} / {ADMIN_PASSWORD}
+  REST API:    http://localhost:{port}/api/v1 (basic auth)
+  DAG folder:  {self.dags_folder}{'  (+ example DAGs)' if self.args.load_example_dags else ''}
+  AIRFLOW_HOME {self.home}
+  Logs:        {self.logs}/  ({logs}; task logs below dag_id=*/)
+  PostgreSQL:  127.0.0.1:{self.postgres.port}, database {DATABASE!r}, user postgres (log: {self.postgres.log})
+
+Press Ctrl-C to stop.
+"""
+        print(banner, flush=True)
+
+    def supervise(self) -> int:
+        while not self._stop.is_set():
+            dead = self.dead_component()
+            if dead is not None:
+                info(self._death_report(dead, "unexpectedly"))
+                info("Stopping the other components.")
+                return 1
+            self._stop.wait(1)
+        name = signal.Signals(self._stop_signal).name if self._stop_signal else "signal"
+        info(f"\n==> {name} received, stopping Airflow")
+        return 0
+
+    # ---- shutdown --------------------------------------------------------------------------------
+
+    def _terminate_groups(self, groups: dict[str, int], grace: float) -> None:
+        """SIGTERM every group, wait up to ``grace`` seconds, then SIGKILL whatever is left."""
+        for pgid in groups.values():
+            _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and not self._force.is_set():
+            self._reap()
+            if not any(group_alive(pgid) for pgid in groups.values()):
+                return
+            time.sleep(0.2)
+        for name, pgid in groups.items():
+            if group_alive(pgid):
+                info(f"    {name} did not stop within {grace:.0f}s: SIGKILL")
+                _signal_group(pgid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            self._reap()
+            if not any(group_alive(pgid) for pgid in groups.values()):
+                return
+            time.sleep(0.1)
+        info("    warning: processes survived SIGKILL in groups " + ", ".join(map(str, groups.values())))
+
+    def _reap(self) -> None:
+        for component in self.components:
+            if component.process is not None:
+                component.process.poll()
+
+    def stop(self) -> None:
+        running = {c.name: c.pgid for c in self.components if c.process is not None}
+        if running:
+            started = time.monotonic()
+            info("    stopping " + ", ".join(running))
+            self._terminate_groups(running, grace=self.args.stop_timeout)
+            for component in self.components:
+                if component.process is not None:
+                    try:
+                        component.process.wait(5)
+                    except subprocess.TimeoutExpired:
+                        pass
+            info(f"    components stopped in {time.monotonic() - started:.1f}s")
+        if self.postgres is not None:
+            info("    stopping PostgreSQL")
+            try:
+                self.postgres.stop()
+            except ServiceError as err:
+                info(f"    warning: {err}")
+            self.postgres = None
+        self._state_path().unlink(missing_ok=True)
+
+    # ---- everything ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.install_signal_handlers()
+        try:
+            if not _port_is_free(self.args.hostname, self.args.webserver_port):
+                raise BreezeError(
+                    f"port {self.args.webserver_port} is already in use; pick another with --webserver-port"
+                )
+            self.prepare_home()
+            self._write_state()
+            sql_alchemy_conn = self.start_postgres()
+            self._check_interrupted()
+            self.build_env(sql_alchemy_conn)
+            self.run_airflow("db-migrate", "db", "migrate")
+            self._check_interrupted()
+            self.ensure_admin_user()
+            self._check_interrupted()
+            self.start_components()
+            self.wait_for_webserver()
+            self.print_banner()
+            return self.supervise()
+        except Interrupted:
+            info("\n==> interrupted while starting, cleaning up")
+            return 0
+        except BreezeError as err:
+            info(f"breeze start-airflow: error: {err}")
+            return 1
+        finally:
+            # A further Ctrl-C while stopping only skips the grace period (see _on_signal).
+            self._stop.set()
+            self.stop()
+
+
+def parser(project: Project) -> argparse.ArgumentParser:
+    result = argparse.ArgumentParser(
+        prog="breeze start-airflow",
+        description="Start Airflow from the patched build in .build/venv: embedded PostgreSQL, then the "
+        "scheduler (LocalExecutor), a standalone dag-processor, the triggerer and the webserver, each "
+        "logging to AIRFLOW_HOME/logs/<component>.log. Ctrl-C stops everything.",
+    )
+    result.add_argument(
+        "--airflow-home", default=str(project.build / "airflow-home"),
+        help="AIRFLOW_HOME: keys, logs and the PostgreSQL data live here (default: .build/airflow-home)",
+    )
+    result.add_argument("--db-reset", action="store_true", help="drop and recreate the metadata database first")
+    result.add_argument("--webserver-port", type=int, default=28080, help="webserver port (default: 28080)")
+    result.add_argument(
+        "--hostname", default="127.0.0.1",
+        help="address the webserver binds to (default: 127.0.0.1; use 0.0.0.0 to expose it)",
+    )
+    result.add_argument("--postgres-port", type=int, default=None, help="PostgreSQL port (default: a free port)")
+    result.add_argument(
+        "--load-example-dags", action="store_true", help="also load Airflow's example DAGs (default: off)"
+    )
+    result.add_argument(
+        "--dags-folder", default=str(project.root / "dev" / "dags"), help="DAG folder (default: dev/dags)"
+    )
+    result.add_argument(
+        "--startup-timeout", type=float, default=300,
+        help="seconds to wait for the webserver to become healthy (default: 300)",
+    )
+    result.add_argument(
+        "--stop-timeout", type=float, default=30,
+        help="seconds components get to exit after SIGTERM before SIGKILL (default: 30)",
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:
+        # `./breeze start-airflow -- --flag ...`: the separator reaches us verbatim; see docs/start-airflow.md.
+        argv = argv[1:]
+    try:
+        project = Project.from_env()
+        args = parser(project).parse_args(argv)
+        return Launcher(project, args).run()
+    except BreezeError as err:
+        print(f"breeze start-airflow: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
