@@ -19,8 +19,9 @@ RUN useradd --uid 50000 --gid 0 --create-home --home-dir /home/airflow --shell /
 COPY --chown=airflow:0 dist/*.whl /tmp/dist/
 COPY --chown=airflow:0 constraints/constraints-3.11.txt dev/requirements/runtime.txt /tmp/
 
+# Numeric, so Kubernetes' runAsNonRoot can verify it (a user name cannot be checked).
+USER 50000
 # A venv works both on python:*-slim and on a distro Python that refuses bare pip (PEP 668).
-USER airflow
 RUN python3 -m venv "$VIRTUAL_ENV" \
  && pip install --no-cache-dir --constraint /tmp/constraints-3.11.txt /tmp/dist/*.whl -r /tmp/runtime.txt
 
