@@ -120,3 +120,50 @@ def redis_server(tmp_path: Path):
 
     with RedisServer(tmp_path / "redis") as server:
         yield server
+
+
+@pytest.fixture
+def make_deployment(tmp_path: Path, postgres_server):
+    """Factory of real deployments (``tests/test_utils/deployment.py``) on fresh PostgreSQL databases."""
+    from tests.test_utils.deployment import Deployment
+
+    deployments = []
+
+    def make(teams=None, name: str = "deployment", **config: str) -> Deployment:
+        database = postgres_server.create_database(f"e2e_{WORKER}_{next(_database_counter)}")
+        deployment = Deployment(tmp_path / name, database, teams, **config)
+        deployments.append(deployment)
+        return deployment
+
+    yield make
+    for deployment in deployments:
+        deployment.stop_all()
+
+
+@pytest.fixture
+def multi_team(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Switch this process to multi-team mode with the given teams (``{team: [executor, ...]}``).
+
+    DAG folders are ``<tmp_path>/dags/<team>``; executor-loader caches are cleared before and after.
+    """
+    import json
+
+    from airflow.executors import executor_loader
+
+    def clear_loader_caches():
+        for cache in ("_alias_to_executors", "_module_to_executors", "_classname_to_executors",
+                      "_executor_names", "_loaded_executors"):
+            getattr(executor_loader, cache).clear()
+
+    def enable(teams: dict) -> Path:
+        dags = tmp_path / "dags"
+        for team in teams:
+            (dags / team).mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv("AIRFLOW__CORE__MULTI_TEAM", "True")
+        monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", json.dumps(teams))
+        monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+        clear_loader_caches()
+        return dags
+
+    yield enable
+    clear_loader_caches()

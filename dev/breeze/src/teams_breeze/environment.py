@@ -57,7 +57,10 @@ def install(project: Project, wheels: list[Path]) -> None:
 
 
 def generate_constraints(project: Project) -> Path:
-    """Resolve every dependency of the pinned dists and our requirements for the fork's Python."""
+    """Resolve every dependency of the pinned dists and our requirements for the fork's Python.
+
+    Existing pins are kept where they still fit, so adding a requirement changes only what it needs.
+    """
     target = project.root / project.fork.constraints
     pinned = _pinned_names(project)
     with tempfile.TemporaryDirectory() as tmp, step(f"Resolving {target.relative_to(project.root)}"):
@@ -66,6 +69,8 @@ def generate_constraints(project: Project) -> Path:
         lines += [f"-r {project.root / r}" for r in REQUIREMENTS]
         source.write_text("\n".join(lines) + "\n")
         resolved = Path(tmp) / "resolved.txt"
+        if target.exists():  # uv keeps the pins of an existing output file where they still resolve
+            resolved.write_text(target.read_text())
         _run([uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python-version",
               project.fork.python, "--python-platform", "x86_64-unknown-linux-gnu", "-o", str(resolved),
               str(source)], "uv pip compile")

@@ -1,0 +1,102 @@
+"""`airflow teams list` and the configuration check at component start (patch teams-registry)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+TEAMS = {
+    "team_a": [
+        {"name": "a_celery", "class": "CeleryExecutor",
+         "config": {"celery": {"broker_url": "redis://:s3cret@redis-a:6379/0"}}},
+        {"name": "a_local", "class": "LocalExecutor"},
+    ],
+    "team_b": [{"name": "b_local", "class": "LocalExecutor"}],
+}
+
+
+def airflow(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([AIRFLOW, *args], capture_output=True, text=True, timeout=120, env=os.environ | env)
+
+
+def multi_team_env(tmp_path, executor) -> dict[str, str]:
+    return {
+        "AIRFLOW__CORE__MULTI_TEAM": "True",
+        "AIRFLOW__CORE__EXECUTOR": executor if isinstance(executor, str) else json.dumps(executor),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags"),
+        "AIRFLOW__TEAM_B___CORE__DAGS_FOLDER": str(tmp_path / "b1") + "," + str(tmp_path / "b2"),
+    }
+
+
+@pytest.mark.parametrize("output", ["json", "yaml"])
+def test_teams_list_shows_executors_overrides_masked_and_folders(tmp_path, output):
+    result = airflow("teams", "list", "--output", output, **multi_team_env(tmp_path, TEAMS))
+
+    assert result.returncode == 0, result.stderr
+    printed = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("[20"))  # log lines
+    rows = json.loads(printed) if output == "json" else yaml.safe_load(printed)
+    assert rows == [
+        {"team": "team_a", "dags_folders": [str(tmp_path / "dags" / "team_a")], "executors": [
+            {"name": "a_celery", "class": "CeleryExecutor", "config": {"celery.broker_url": "***"}},
+            {"name": "a_local", "class": "LocalExecutor", "config": {}},
+        ]},
+        {"team": "team_b", "dags_folders": [str(tmp_path / "b1"), str(tmp_path / "b2")],
+         "executors": [{"name": "b_local", "class": "LocalExecutor", "config": {}}]},
+    ]
+    assert "s3cret" not in result.stdout
+
+
+def test_teams_list_as_a_table(tmp_path):
+    result = airflow("teams", "list", "--output", "table", **multi_team_env(tmp_path, TEAMS))
+
+    assert result.returncode == 0, result.stderr
+    assert "a_celery (CeleryExecutor; celery.broker_url=***), a_local (LocalExecutor)" in result.stdout
+    assert "s3cret" not in result.stdout
+
+
+def test_teams_list_without_multi_team():
+    result = airflow("teams", "list")
+
+    assert result.returncode == 0
+    assert "multi_team is False: this deployment has no teams" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "executor, message",
+    [
+        ("LocalExecutor", "a single-team executor list, but [core] multi_team is True"),
+        ('{"team_a": [', "[core] executor is not valid JSON"),
+        ({"x": [{"name": "a", "class": "LocalExecutor"}]}, "invalid team name 'x'"),
+        ({"team_a": []}, "team 'team_a' needs a non-empty list of executors"),
+        ({"team_a": [{"name": "a", "class": "LocalExecutor", "extra": 1}]}, "unknown key(s) 'extra'"),
+    ],
+)
+@pytest.mark.parametrize("command", [("scheduler",), ("teams", "list"), ("dags", "list")])
+def test_a_broken_configuration_stops_components_with_one_message(tmp_path, executor, message, command):
+    result = airflow(*command, **multi_team_env(tmp_path, executor))
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("Invalid configuration: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_multi_team_dict_while_multi_team_is_off_stops_components(tmp_path):
+    result = airflow("scheduler", AIRFLOW__CORE__EXECUTOR=json.dumps(TEAMS))
+
+    assert result.returncode == 1
+    assert "JSON object (the multi-team format), but [core] multi_team is False" in result.stderr
+
+
+def test_config_commands_still_work_with_a_broken_configuration(tmp_path):
+    result = airflow("config", "get-value", "core", "executor", **multi_team_env(tmp_path, "LocalExecutor"))
+
+    assert result.returncode == 0
+    assert result.stdout.strip() == "LocalExecutor"

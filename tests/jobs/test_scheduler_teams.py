@@ -1,0 +1,98 @@
+"""Scheduler routing of team tasks to their team's executors (patch teams-executors)."""
+
+from __future__ import annotations
+
+import pendulum
+import pytest
+
+from airflow.jobs.job import Job
+from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+from airflow.models.dag import DAG
+from airflow.models.taskinstance import TaskInstance
+from airflow.operators.empty import EmptyOperator
+from airflow.teams import context
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState, State, TaskInstanceState
+from airflow.utils.types import DagRunType
+from tests.test_utils.deployment import local_executors
+
+TEAMS = {
+    "team_a": [{"name": "a_one", "class": "LocalExecutor"}, {"name": "a_two", "class": "LocalExecutor"}],
+    "team_b": [{"name": "b_local", "class": "LocalExecutor"}],
+}
+
+
+def scheduled_tis(team: str, executors: dict[str, str | None]) -> list[TaskInstance]:
+    with context.parsing_for(team):
+        dag = DAG("routing", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
+        for task_id, executor in executors.items():
+            EmptyOperator(task_id=task_id, executor=executor, dag=dag)
+    dag.sync_to_db()
+    run = dag.create_dagrun(run_type=DagRunType.MANUAL, state=DagRunState.RUNNING,
+                            execution_date=pendulum.datetime(2024, 1, 1), run_id=f"run_{team}")
+    with create_session() as session:
+        tis = run.get_task_instances(session=session)
+        for ti in tis:
+            ti.state = TaskInstanceState.SCHEDULED
+            session.merge(ti)
+    return tis
+
+
+@pytest.mark.db_test
+def test_tasks_go_to_their_own_teams_executors_and_a_foreign_executor_fails_the_task(multi_team):
+    multi_team(TEAMS)
+    scheduled_tis("team_a", {"default": None, "second": "a_two", "by_class_ambiguous": "LocalExecutor",
+                             "foreign": "b_local"})
+    scheduled_tis("team_b", {"default": None, "by_class": "LocalExecutor"})
+    runner = SchedulerJobRunner(job=Job())
+
+    with create_session() as session:
+        queued = runner._executable_task_instances_to_queued(max_tis=32, session=session)
+        routed = {(ti.dag_id, ti.task_id): executor.name.alias for executor, tis in
+                  runner._executor_to_tis(queued).items() for ti in tis}
+        states = {(ti.dag_id, ti.task_id): ti.state for ti in session.query(TaskInstance)}
+
+    assert routed == {
+        ("team_a:routing", "default"): "a_one",
+        ("team_a:routing", "second"): "a_two",
+        ("team_b:routing", "default"): "b_local",
+        ("team_b:routing", "by_class"): "b_local",
+    }
+    assert states[("team_a:routing", "foreign")] == State.FAILED
+    assert states[("team_a:routing", "by_class_ambiguous")] == State.FAILED
+
+
+
+@pytest.mark.e2e
+def test_a_real_scheduler_runs_each_teams_dags_and_same_team_triggers(make_deployment):
+    deployment = make_deployment(local_executors("team_a", "team_b"))
+    for team in ("team_a", "team_b"):
+        deployment.write_dag(team, "etl.py", """
+            import pendulum
+            from airflow import DAG
+            from airflow.operators.bash import BashOperator
+            from airflow.operators.trigger_dagrun import TriggerDagRunOperator
+
+            with DAG("etl", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:
+                BashOperator(task_id="hello", bash_command="echo $AIRFLOW_CTX_DAG_ID") >> TriggerDagRunOperator(
+                    task_id="trigger", trigger_dag_id="downstream")
+
+            with DAG("downstream", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+                BashOperator(task_id="done", bash_command="echo done")
+        """)
+    deployment.migrate()
+    deployment.start("dag-processor-a", "dag-processor", "--team", "team_a")
+    deployment.start("dag-processor-b", "dag-processor", "--team", "team_b")
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 4, "4 DAGs")
+
+    deployment.airflow("dags", "trigger", "team_a:etl")
+    deployment.airflow("dags", "trigger", "team_b:etl")
+
+    for dag_id in ("team_a:etl", "team_b:etl", "team_a:downstream", "team_b:downstream"):
+        assert deployment.wait_for_dag_run(dag_id) == "success", dag_id
+    log = next((deployment.home / "logs" / "dag_id=team_b:etl").glob("run_id=*/task_id=hello/attempt=1.log"))
+    assert "team_b:etl" in log.read_text()
+    runs = deployment.rows("SELECT dag_id, run_type FROM dag_run ORDER BY dag_id")
+    assert runs == [("team_a:downstream", "manual"), ("team_a:etl", "manual"),
+                    ("team_b:downstream", "manual"), ("team_b:etl", "manual")]

@@ -1,0 +1,163 @@
+"""A real Airflow deployment for end-to-end tests: its own AIRFLOW_HOME, DAG folders, a PostgreSQL
+database, and real ``airflow`` processes started with a clean environment (no unit-test settings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlalchemy
+
+from teams_breeze.services import free_port
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+FERNET_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+
+
+def local_executors(*teams: str) -> dict[str, list[dict]]:
+    """One LocalExecutor per team, named ``<team>_local``."""
+    return {team: [{"name": f"{team}_local", "class": "LocalExecutor"}] for team in teams}
+
+
+class Deployment:
+    """Everything lives below ``root``; processes are stopped by :meth:`stop_all`."""
+
+    def __init__(self, root: Path, database_url: str, teams: dict[str, list[dict]] | None = None,
+                 **config: str):
+        self.root = root
+        self.home = root / "home"
+        self.dags = root / "dags"
+        self.logs = root / "process-logs"
+        for directory in (self.home, self.dags, self.logs):
+            directory.mkdir(parents=True, exist_ok=True)
+        self.database_url = database_url
+        self.teams = teams
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.env = self._environment(config)
+        self._engine = sqlalchemy.create_engine(database_url, poolclass=sqlalchemy.pool.NullPool)
+
+    def _environment(self, config: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
+        env.update(
+            AIRFLOW_HOME=str(self.home),
+            PATH=str(Path(AIRFLOW).parent) + os.pathsep + env.get("PATH", ""),
+            PYTHONUNBUFFERED="1",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=self.database_url,
+            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__FERNET_KEY=FERNET_KEY,
+            AIRFLOW__WEBSERVER__SECRET_KEY="e2e-tests",
+            AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR="True",
+            AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL="5",
+            AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL="3",
+            AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
+            AIRFLOW__SCHEDULER__PARSING_CLEANUP_INTERVAL="5",
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
+            AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY="True",
+        )
+        if self.teams is not None:
+            env.update(AIRFLOW__CORE__MULTI_TEAM="True", AIRFLOW__CORE__EXECUTOR=json.dumps(self.teams))
+        else:
+            env.update(AIRFLOW__CORE__EXECUTOR="LocalExecutor")
+        env.update({f"AIRFLOW__{key.upper()}": value for key, value in config.items()})
+        return env
+
+    # ---- files ----------------------------------------------------------------------------------
+
+    def team_folder(self, team: str) -> Path:
+        folder = self.dags / team
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def write_dag(self, team: str | None, filename: str, source: str) -> Path:
+        folder = self.team_folder(team) if team else self.dags
+        path = folder / filename
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    # ---- processes ------------------------------------------------------------------------------
+
+    def airflow(self, *args: str, check: bool = True, timeout: float = 180, env: dict | None = None):
+        result = subprocess.run([AIRFLOW, *args], env=self.env | (env or {}), capture_output=True, text=True,
+                                timeout=timeout, cwd=self.home)
+        if check and result.returncode != 0:
+            raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}:\n{result.stderr[-4000:]}")
+        return result
+
+    def migrate(self) -> None:
+        self.airflow("db", "migrate")
+
+    def start(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+        log = (self.logs / f"{name}.log").open("w")
+        process = subprocess.Popen([AIRFLOW, *args], env=self.env | (env or {}), stdout=log,
+                                   stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def log_of(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        else:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        self._engine.dispose()
+
+    def assert_running(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{self.log_of(name)[-4000:]}")
+
+    # ---- database -------------------------------------------------------------------------------
+
+    def rows(self, query: str, **params: Any) -> list[tuple]:
+        with self._engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sqlalchemy.text(query), params)]
+
+    def scalar(self, query: str, **params: Any) -> Any:
+        rows = self.rows(query, **params)
+        return rows[0][0] if rows else None
+
+    def wait_for(self, condition: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+        """Poll ``condition`` until it returns something truthy; fail with the processes' logs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.assert_running()
+            if result := condition():
+                return result
+            time.sleep(1)
+        logs = "\n".join(f"--- {name} ---\n{self.log_of(name)[-3000:]}" for name in self.processes)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
+
+    def wait_for_dag_run(self, dag_id: str, states=("success", "failed"), timeout: float = 150) -> str:
+        return self.wait_for(
+            lambda: self.scalar(
+                "SELECT state FROM dag_run WHERE dag_id = :dag_id AND state = ANY(:states) LIMIT 1",
+                dag_id=dag_id, states=list(states),
+            ),
+            f"a dag run of {dag_id} in {states}",
+            timeout,
+        )
