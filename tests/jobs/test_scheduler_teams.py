@@ -22,7 +22,7 @@ TEAMS = {
 }
 
 
-def scheduled_tis(team: str, executors: dict[str, str | None]) -> list[TaskInstance]:
+def scheduled_tis(team: str | None, executors: dict[str, str | None]) -> list[TaskInstance]:
     with context.parsing_for(team):
         dag = DAG("routing", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
         for task_id, executor in executors.items():
@@ -39,11 +39,12 @@ def scheduled_tis(team: str, executors: dict[str, str | None]) -> list[TaskInsta
 
 
 @pytest.mark.db_test
-def test_tasks_go_to_their_own_teams_executors_and_a_foreign_executor_fails_the_task(multi_team):
+def test_tasks_go_to_their_own_teams_executors_and_unroutable_tasks_fail(multi_team):
     multi_team(TEAMS)
     scheduled_tis("team_a", {"default": None, "second": "a_two", "by_class_ambiguous": "LocalExecutor",
                              "foreign": "b_local"})
     scheduled_tis("team_b", {"default": None, "by_class": "LocalExecutor"})
+    scheduled_tis(None, {"left_over_from_single_team": None})  # a DAG row from before multi-team mode
     runner = SchedulerJobRunner(job=Job())
 
     with create_session() as session:
@@ -60,6 +61,7 @@ def test_tasks_go_to_their_own_teams_executors_and_a_foreign_executor_fails_the_
     }
     assert states[("team_a:routing", "foreign")] == State.FAILED
     assert states[("team_a:routing", "by_class_ambiguous")] == State.FAILED
+    assert states[("routing", "left_over_from_single_team")] == State.FAILED
 
 
 
