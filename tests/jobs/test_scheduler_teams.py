@@ -98,3 +98,49 @@ def test_a_real_scheduler_runs_each_teams_dags_and_same_team_triggers(make_deplo
     runs = deployment.rows("SELECT dag_id, run_type FROM dag_run ORDER BY dag_id")
     assert runs == [("team_a:downstream", "manual"), ("team_a:etl", "manual"),
                     ("team_b:downstream", "manual"), ("team_b:etl", "manual")]
+
+
+BROKEN_EXECUTOR = '''
+from airflow.executors.local_executor import LocalExecutor
+
+
+class BrokenExecutor(LocalExecutor):
+    """A team executor whose heartbeat always fails (think: its broker is gone)."""
+
+    def sync(self):
+        raise RuntimeError("broken on purpose")
+'''
+
+
+@pytest.mark.e2e
+def test_a_team_executor_failing_its_heartbeat_does_not_stop_the_other_teams(make_deployment, tmp_path):
+    (tmp_path / "plugins_path").mkdir()
+    (tmp_path / "plugins_path" / "broken_executor.py").write_text(BROKEN_EXECUTOR)
+    deployment = make_deployment({
+        "team_a": [{"name": "a_broken", "class": "broken_executor.BrokenExecutor"}],
+        "team_b": [{"name": "b_local", "class": "LocalExecutor"}],
+    })
+    deployment.env["PYTHONPATH"] = str(tmp_path / "plugins_path")
+    for team in ("team_a", "team_b"):
+        deployment.write_dag(team, "etl.py", """
+            import pendulum
+            from airflow import DAG
+            from airflow.operators.empty import EmptyOperator
+
+            with DAG("etl", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+                EmptyOperator(task_id="noop")
+        """)
+    deployment.migrate()
+    for team in ("team_a", "team_b"):
+        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+
+    deployment.airflow("dags", "trigger", "team_a:etl")
+    deployment.airflow("dags", "trigger", "team_b:etl")
+
+    assert deployment.wait_for_dag_run("team_b:etl") == "success"
+    deployment.assert_running()
+    log = deployment.log_of("scheduler")
+    assert "Executor a_broken of team team_a failed in heartbeat; the other teams' executors carry on." in log
+    assert "RuntimeError: broken on purpose" in log

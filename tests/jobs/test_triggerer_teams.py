@@ -1,0 +1,89 @@
+"""`airflow triggerer --team`: each team's deferred tasks are resumed only by its own triggerer."""
+
+from __future__ import annotations
+
+import pytest
+
+from teams_breeze.services import free_port
+from tests.test_utils.deployment import local_executors
+
+pytestmark = pytest.mark.e2e
+
+DEFERRING_DAG = """
+    import datetime
+    import pendulum
+    from airflow import DAG
+    from airflow.sensors.time_delta import TimeDeltaSensorAsync
+
+    with DAG("waits", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        TimeDeltaSensorAsync(task_id="wait", delta=datetime.timedelta(seconds=15))
+"""
+
+
+def start_triggerer(deployment, team: str) -> int:
+    known = {row[0] for row in deployment.rows("SELECT id FROM job WHERE job_type = 'TriggererJob'")}
+    deployment.start(f"triggerer-{team}", "triggerer", "--team", team,
+                     env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
+    new = deployment.wait_for(
+        lambda: {row[0] for row in deployment.rows("SELECT id FROM job WHERE job_type = 'TriggererJob'")} - known,
+        f"the triggerer of {team}",
+    )
+    return new.pop()
+
+
+def trigger_of(deployment, dag_id: str):
+    return deployment.rows(
+        "SELECT t.id, t.triggerer_id FROM trigger t JOIN task_instance ti ON ti.trigger_id = t.id "
+        "WHERE ti.dag_id = :dag_id", dag_id=dag_id,
+    )
+
+
+def test_each_team_triggerer_runs_only_its_teams_triggers(make_deployment):
+    deployment = make_deployment(local_executors("team_a", "team_b"))
+    deployment.write_dag("team_a", "waits.py", DEFERRING_DAG)
+    deployment.write_dag("team_b", "waits.py", DEFERRING_DAG)
+    deployment.migrate()
+    for team in ("team_a", "team_b"):
+        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+    triggerer_b = start_triggerer(deployment, "team_b")
+
+    deployment.airflow("dags", "trigger", "team_a:waits")
+    deployment.airflow("dags", "trigger", "team_b:waits")
+
+    assert deployment.wait_for_dag_run("team_b:waits") == "success"
+    # Team B's triggerer ran B's trigger and left A's alone: A's task is still deferred, unassigned.
+    deployment.wait_for(lambda: trigger_of(deployment, "team_a:waits"), "team A's trigger")
+    [(_, assigned)] = trigger_of(deployment, "team_a:waits")
+    assert assigned is None
+    assert deployment.scalar("SELECT state FROM task_instance WHERE dag_id = 'team_a:waits'") == "deferred"
+    assert "team_a:waits" not in deployment.log_of("triggerer-team_b")
+    assert "team_b:waits" in deployment.log_of("triggerer-team_b")
+
+    triggerer_a = start_triggerer(deployment, "team_a")
+
+    assert deployment.wait_for_dag_run("team_a:waits") == "success"
+    assert triggerer_a != triggerer_b
+    assert "team_a:waits" in deployment.log_of("triggerer-team_a")
+    assert "team_b:waits" not in deployment.log_of("triggerer-team_a")
+
+
+def test_triggerer_needs_a_known_team_in_multi_team_mode(make_deployment):
+    deployment = make_deployment(local_executors("team_a"))
+    deployment.migrate()
+
+    without = deployment.airflow("triggerer", check=False, timeout=60)
+    unknown = deployment.airflow("triggerer", "--team", "team_x", check=False, timeout=60)
+
+    assert without.returncode != 0 and "airflow triggerer --team <team>" in without.stderr
+    assert unknown.returncode != 0 and "Unknown team 'team_x'" in unknown.stderr
+
+
+def test_triggerer_team_is_refused_without_multi_team(make_deployment):
+    deployment = make_deployment()
+    deployment.migrate()
+
+    result = deployment.airflow("triggerer", "--team", "team_a", check=False, timeout=60)
+
+    assert result.returncode != 0 and "--team needs [core] multi_team = True" in result.stderr
