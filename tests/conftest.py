@@ -122,6 +122,27 @@ def redis_server(tmp_path: Path):
         yield server
 
 
+class _RedisServers(dict):
+    def __init__(self, root: Path):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, name: str):
+        from teams_breeze.services import RedisServer
+
+        self[name] = RedisServer(self.root / f"redis-{name}").start()
+        return self[name]
+
+
+@pytest.fixture
+def redis_servers(tmp_path: Path):
+    """Real redis-servers by name, started on first use (``redis_servers["team_a"]``), stopped at the end."""
+    servers = _RedisServers(tmp_path)
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
 @pytest.fixture
 def make_deployment(tmp_path: Path, postgres_server):
     """Factory of real deployments (``tests/test_utils/deployment.py``) on fresh PostgreSQL databases."""

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from teams_breeze.services import RedisServer, free_port
+from tests.test_utils.celery import celery_executor, start_worker, use_team_redis
 
 pytestmark = pytest.mark.e2e
 
@@ -34,14 +34,6 @@ def task_line(task_id: str, executor: str | None = None) -> str:
     return f"PythonOperator(task_id={task_id!r}, python_callable=record{executor_arg})"
 
 
-@pytest.fixture
-def redis_servers(tmp_path):
-    servers = {name: RedisServer(tmp_path / f"redis-{name}").start() for name in ("a", "b", "a2")}
-    yield servers
-    for server in servers.values():
-        server.stop()
-
-
 def test_the_celery_command_group_appears_once_with_several_celery_executors(make_deployment):
     deployment = make_deployment({"team_a": [celery_executor("a_one"), celery_executor("a_two")],
                                   "team_b": [celery_executor("b_one")]})
@@ -51,27 +43,10 @@ def test_the_celery_command_group_appears_once_with_several_celery_executors(mak
     assert [line.split()[0] for line in commands.splitlines() if line.strip().startswith("celery ")] == ["celery"]
 
 
-def celery_executor(name: str, **config) -> dict:
-    entry = {"name": name, "class": "CeleryExecutor"}
-    if config:
-        entry["config"] = {"celery": config}
-    return entry
-
-
-def start_worker(deployment, name: str, team: str, broker: str | None = None, extra: tuple = ()):
-    env = {"WORKER": name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
-    if broker:
-        env[f"AIRFLOW__{team.upper()}___CELERY__BROKER_URL"] = broker
-    deployment.start(name, "celery", "worker", "--team", team, "--concurrency", "2",
-                     "--celery-hostname", f"{name}@%h", *extra, env=env)
-    deployment.wait_for(lambda: "ready." in deployment.log_of(name), f"celery worker {name}", timeout=90)
-
-
-def make_celery_deployment(make_deployment, redis_servers, markers, teams: dict):
+def make_celery_deployment(make_deployment, redis_servers, teams: dict):
     deployment = make_deployment(teams, celery__worker_prefetch_multiplier="1", celery__sync_parallelism="1")
-    for team, server in (("team_a", redis_servers["a"]), ("team_b", redis_servers["b"])):
-        deployment.env[f"AIRFLOW__{team.upper()}___CELERY__BROKER_URL"] = server.url(0)
-        deployment.env[f"AIRFLOW__{team.upper()}___CELERY__RESULT_BACKEND"] = server.url(1)
+    use_team_redis(deployment, "team_a", redis_servers["a"])
+    use_team_redis(deployment, "team_b", redis_servers["b"])
     deployment.migrate()
     return deployment
 
@@ -89,7 +64,7 @@ def markers_of(markers) -> dict[str, str]:
 def test_each_teams_dag_runs_on_its_own_worker_and_broker(make_deployment, redis_servers, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
-    deployment = make_celery_deployment(make_deployment, redis_servers, markers, {
+    deployment = make_celery_deployment(make_deployment, redis_servers, {
         "team_a": [celery_executor("a_celery")], "team_b": [celery_executor("b_celery")],
     })
     for team in ("team_a", "team_b"):
@@ -116,7 +91,7 @@ def test_each_teams_dag_runs_on_its_own_worker_and_broker(make_deployment, redis
 
 
 def test_a_worker_of_team_b_refuses_a_task_of_team_a(make_deployment, redis_servers, tmp_path):
-    deployment = make_celery_deployment(make_deployment, redis_servers, tmp_path, {
+    deployment = make_celery_deployment(make_deployment, redis_servers, {
         "team_a": [celery_executor("a_celery")], "team_b": [celery_executor("b_celery")],
     })
     start_worker(deployment, "worker_b", "team_b")
@@ -145,7 +120,7 @@ def test_two_celery_executors_of_one_team_are_routed_by_executor(make_deployment
     markers = tmp_path / "markers"
     markers.mkdir()
     second_broker = redis_servers["a2"]
-    deployment = make_celery_deployment(make_deployment, redis_servers, markers, {
+    deployment = make_celery_deployment(make_deployment, redis_servers, {
         "team_a": [
             celery_executor("a_main"),
             celery_executor("a_gpu", broker_url=second_broker.url(0), result_backend=second_broker.url(1)),
@@ -157,7 +132,7 @@ def test_two_celery_executors_of_one_team_are_routed_by_executor(make_deployment
     deployment.write_dag("team_a", "foreign.py", RECORDING_DAG.format(
         markers=str(markers), tasks=task_line("steal", "b_celery")))
     start_worker(deployment, "worker_main", "team_a")
-    start_worker(deployment, "worker_gpu", "team_a", broker=second_broker.url(0))
+    start_worker(deployment, "worker_gpu", "team_a", env={"AIRFLOW__TEAM_A___CELERY__BROKER_URL": second_broker.url(0)})
     start_team_components(deployment, teams=("team_a",))
     deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 1, "the DAG")
 
@@ -176,7 +151,7 @@ def test_two_celery_executors_of_one_team_are_routed_by_executor(make_deployment
 def test_a_teams_broker_outage_does_not_stop_the_other_team(make_deployment, redis_servers, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
-    deployment = make_celery_deployment(make_deployment, redis_servers, markers, {
+    deployment = make_celery_deployment(make_deployment, redis_servers, {
         "team_a": [celery_executor("a_celery")], "team_b": [celery_executor("b_celery")],
     })
     for team in ("team_a", "team_b"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -77,7 +78,11 @@ def build_image(project: Project, tag: str | None, engine: str | None, base_imag
     with step(f"Building image {tag} with {engine}"):
         returncode = subprocess.run(command, cwd=project.root).returncode
         if returncode != 0:
-            raise BreezeError(f"`{engine} {command[1]}` exited with {returncode}; its output is above")
+            message = f"`{engine} {command[1]}` exited with {returncode}; its output is above"
+            if engine == "buildah" and os.environ.get("BUILDAH_ISOLATION") != "chroot":
+                message += ("\nhint: where containers cannot nest (e.g. `cgroups in hybrid mode not supported`), "
+                            "retry with BUILDAH_ISOLATION=chroot; see docs/image.md")
+            raise BreezeError(message)
     runner = "docker" if engine == "docker" else "podman"
     info(f"Built {tag}; try `{runner} run --rm {tag} version`")
     return 0

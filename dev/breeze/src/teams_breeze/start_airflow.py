@@ -203,6 +203,15 @@ class Launcher:
                 self._terminate_groups({name: pgid}, grace=10)
         self._state_path().unlink(missing_ok=True)
 
+    def _remove_own_state(self) -> None:
+        """Delete the state file unless another launcher wrote it (a refused second launcher must keep it)."""
+        try:
+            state = json.loads(self._state_path().read_text())
+        except (OSError, ValueError):
+            state = {}
+        if state.get("launcher") in (None, os.getpid()):
+            self._state_path().unlink(missing_ok=True)
+
     def _write_state(self) -> None:
         state = {
             "launcher": os.getpid(),
@@ -302,7 +311,8 @@ class Launcher:
     def run_airflow(self, name: str, *airflow_args: str) -> None:
         """Run ``airflow <args>`` to completion (interruptible), output to logs/<name>.log."""
         log = self.logs / f"{name}.log"
-        info(f"==> airflow {' '.join(a if a != ADMIN_PASSWORD else '***' for a in airflow_args)}  (log: {log})")
+        shown = ["***" if previous == "--password" else a for previous, a in zip(("",) + airflow_args, airflow_args)]
+        info(f"==> airflow {' '.join(shown)}  (log: {log})")
         started = time.monotonic()
         with log.open("w") as out:
             process = subprocess.Popen(
@@ -477,7 +487,7 @@ Press Ctrl-C to stop.
             except ServiceError as err:
                 info(f"    warning: {err}")
             self.postgres = None
-        self._state_path().unlink(missing_ok=True)
+        self._remove_own_state()
 
     # ---- everything ------------------------------------------------------------------------------
 
