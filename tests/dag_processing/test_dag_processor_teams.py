@@ -64,7 +64,7 @@ def test_each_team_processor_parses_writes_deactivates_and_calls_back_only_for_i
     # The file of team A that declares team B's DAG is A's import error; B gets nothing from it.
     errors = deployment.rows("SELECT filename, processor_subdir, stacktrace FROM import_error")
     assert [(filename, subdir) for filename, subdir, _ in errors] == [(f"{folder_a}/claims_b.py", folder_a)]
-    assert "claims team 'team_b', but this code runs for team 'team_a'" in errors[0][2]
+    assert "claims team 'team_b', but this file belongs to team 'team_a'" in errors[0][2]
     assert deployment.scalar("SELECT count(*) FROM serialized_dag WHERE dag_id LIKE 'team_b:x%'") == 0
     code_files = {row[0] for row in deployment.rows("SELECT fileloc FROM dag_code")}
     assert code_files == {f"{folder_a}/etl.py", f"{folder_a}/fails.py", f"{folder_b}/etl.py", f"{folder_b}/fails.py"}

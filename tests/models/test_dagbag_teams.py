@@ -62,7 +62,7 @@ def test_a_file_claiming_another_team_is_an_import_error_and_defines_nothing(dag
     bag = DagBag(str(dags), include_examples=False)
 
     assert bag.dags == {}
-    assert "DAG id 'team_b:etl' claims team 'team_b', but this code runs for team 'team_a'" in bag.import_errors[str(bad)]
+    assert "DAG id 'team_b:etl' claims team 'team_b', but this file belongs to team 'team_a'" in bag.import_errors[str(bad)]
 
 
 def test_a_dag_object_imported_from_another_teams_module_is_refused(dags, monkeypatch, tmp_path):
@@ -114,3 +114,24 @@ def test_without_multi_team_the_same_files_parse_exactly_as_upstream(tmp_path):
     assert set(bag.dags) == {"etl"}
     assert bag.dags["etl"].get_task("trigger").trigger_dag_id == "downstream"
     assert "has to be made of alphanumeric characters" in bag.import_errors[str(bad)]
+
+
+def test_a_bad_allow_triggering_by_teams_pattern_is_an_import_error(dags):
+    bad = write(dags / "team_a" / "bad_allow.py", """
+import pendulum
+from airflow import DAG
+
+DAG("etl", schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_triggering_by_teams=["team b"])
+""")
+    good = write(dags / "team_a" / "good_allow.py", """
+import pendulum
+from airflow import DAG
+
+DAG("etl2", schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_triggering_by_teams=["team_*"])
+""")
+
+    bag = DagBag(str(dags), include_examples=False)
+
+    assert "allow_triggering_by_teams: 'team b' is not a team name pattern" in bag.import_errors[str(bad)]
+    assert str(good) not in bag.import_errors
+    assert bag.dags["team_a:etl2"].allow_triggering_by_teams == ["team_*"]

@@ -1,0 +1,252 @@
+"""Cross-team dataset and direct triggering, enforced by a real scheduler on PostgreSQL (patch teams-datasets).
+
+Teams A, B and C share the dataset ``s3://shared/orders``. A produces it; consumers in every team
+decide with ``allow_triggering_by_teams`` who may trigger them. A webserver takes dataset events
+posted by a user of team B (roles name the teams: FabTeamRolesAuthManager).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import requests
+
+from teams_breeze.services import free_port
+from tests.test_utils.deployment import local_executors
+
+pytestmark = pytest.mark.e2e
+
+CONSUMERS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.datasets import Dataset
+    from airflow.operators.empty import EmptyOperator
+
+    for name, uri, allow in {consumers!r}:
+        with DAG(name, schedule=[Dataset(uri)], start_date=pendulum.datetime(2024, 1, 1),
+                 allow_triggering_by_teams=allow) as dag:
+            EmptyOperator(task_id="consume")
+        globals()[name] = dag
+"""
+
+PRODUCER = """
+    import pendulum
+    from airflow import DAG
+    from airflow.datasets import Dataset
+    from airflow.operators.empty import EmptyOperator
+    from airflow.operators.trigger_dagrun import TriggerDagRunOperator
+
+    with DAG("produce", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        EmptyOperator(task_id="produce", outlets=[Dataset("s3://shared/orders")])
+
+    with DAG("trigger_b", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        TriggerDagRunOperator(task_id="trigger", trigger_dag_id="team_b:target")
+
+    with DAG("trigger_c", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        TriggerDagRunOperator(task_id="trigger", trigger_dag_id="team_c:target")
+"""
+
+TARGET = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.empty import EmptyOperator
+
+    with DAG("target", schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_triggering_by_teams={allow!r}):
+        EmptyOperator(task_id="noop")
+"""
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory, postgres_server):
+    from tests.test_utils.deployment import Deployment
+
+    root = tmp_path_factory.mktemp("datasets")
+    database = postgres_server.create_database(f"e2e_datasets_{root.name.replace('-', '_')}")
+    deployment = Deployment(
+        root, database, local_executors("team_a", "team_b", "team_c"),
+        core__auth_manager="airflow.teams.fab_auth_manager.FabTeamRolesAuthManager",
+        api__auth_backends="airflow.api.auth.backend.basic_auth", webserver__workers="1",
+    )
+    orders, api = "s3://shared/orders", "s3://shared/api"
+    deployment.write_dag("team_a", "produce.py", PRODUCER)
+    deployment.write_dag("team_a", "consume.py", CONSUMERS.format(consumers=[
+        ("consume", orders, None), ("consume_api", api, None)]))
+    deployment.write_dag("team_b", "consume.py", CONSUMERS.format(consumers=[
+        ("consume", orders, ["team_a"]), ("consume_api", api, None)]))
+    deployment.write_dag("team_c", "consume.py", CONSUMERS.format(consumers=[
+        ("consume", orders, None), ("consume_glob", orders, ["team_*"]), ("consume_api", api, ["team_a"])]))
+    deployment.write_dag("team_b", "target.py", TARGET.format(allow=["team_a"]))
+    deployment.write_dag("team_c", "target.py", TARGET.format(allow=None))
+    deployment.migrate()
+    deployment.airflow("roles", "create", "team:team_b")
+    deployment.airflow("users", "create", "--username", "bob", "--password", "bob", "--role", "Admin",
+                       "--firstname", "b", "--lastname", "b", "--email", "bob@example.invalid")
+    deployment.airflow("users", "add-role", "--username", "bob", "--role", "team:team_b")
+    for team in ("team_a", "team_b", "team_c"):
+        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+    deployment.start("scheduler", "scheduler")
+    port = free_port()
+    deployment.url = f"http://127.0.0.1:{port}"
+    deployment.start("webserver", "webserver", "--port", str(port), "--hostname", "127.0.0.1")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 12, "the DAGs")
+    deployment.wait_for(lambda: _healthy(deployment.url), "the webserver", timeout=180)
+    yield deployment
+    deployment.stop_all()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/health", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def runs(deployment, dag_id: str) -> list[tuple]:
+    return deployment.rows("SELECT run_id, state FROM dag_run WHERE dag_id = :d", d=dag_id)
+
+
+def consumed_events(deployment, dag_id: str) -> list[tuple]:
+    """(source dag, source teams) of every event attached to the DAG's runs."""
+    return deployment.rows(
+        "SELECT e.source_dag_id, e.source_teams::text FROM dagrun_dataset_event de "
+        "JOIN dataset_event e ON e.id = de.event_id JOIN dag_run r ON r.id = de.dag_run_id "
+        "WHERE r.dag_id = :d ORDER BY e.id", d=dag_id,
+    )
+
+
+def settle(deployment, seconds: float = 8) -> None:
+    """Let the scheduler run a few more loops (it loops every second here)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        deployment.assert_running()
+        time.sleep(1)
+
+
+def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
+    deployment.airflow("dags", "trigger", "team_a:produce")
+    assert deployment.wait_for_dag_run("team_a:produce") == "success"
+
+    for dag_id in ("team_a:consume", "team_b:consume", "team_c:consume_glob"):
+        assert deployment.wait_for_dag_run(dag_id) == "success", dag_id
+        assert consumed_events(deployment, dag_id) == [("team_a:produce", '["team_a"]')]
+    settle(deployment)
+    assert runs(deployment, "team_c:consume") == []
+    assert deployment.scalar("SELECT count(*) FROM dataset_dag_run_queue WHERE target_dag_id = 'team_c:consume'") == 0
+    # The producing task queued the allowed consumers only, and says why it left team C's out.
+    assert ("may not trigger team_c:consume: team_a is another team and the DAG sets no "
+            "allow_triggering_by_teams [queue]") in _task_logs(deployment, "team_a:produce")
+
+
+def _task_logs(deployment, dag_id: str) -> str:
+    return "\n".join(p.read_text() for p in (deployment.home / "logs" / f"dag_id={dag_id}").rglob("*.log"))
+
+
+def test_a_forged_queue_row_does_not_create_a_run(deployment):
+    with deployment._engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO dataset_dag_run_queue (dataset_id, target_dag_id, created_at) "
+            "SELECT id, 'team_c:consume', now() FROM dataset WHERE uri = 's3://shared/orders'"
+        )
+
+    deployment.wait_for(
+        lambda: deployment.scalar(
+            "SELECT count(*) FROM dataset_dag_run_queue WHERE target_dag_id = 'team_c:consume'") == 0,
+        "the scheduler to drop the forged queue row",
+    )
+    settle(deployment, 4)
+
+    assert runs(deployment, "team_c:consume") == []
+    log = deployment.log_of("scheduler")
+    assert "may not trigger team_c:consume: team_a is another team and the DAG sets no allow_triggering_by_teams [run]" in log
+    assert "Not creating a dataset-triggered run of team_c:consume" in log
+
+
+def test_an_api_event_is_produced_by_the_users_team(deployment):
+    response = requests.post(f"{deployment.url}/api/v1/datasets/events", auth=("bob", "bob"), timeout=30,
+                             json={"dataset_uri": "s3://shared/api"})
+
+    assert response.status_code == 200, response.text
+    assert deployment.scalar("SELECT source_teams::text FROM dataset_event WHERE dataset_id = "
+                             "(SELECT id FROM dataset WHERE uri = 's3://shared/api')") == '["team_b"]'
+    assert deployment.wait_for_dag_run("team_b:consume_api") == "success"
+    assert consumed_events(deployment, "team_b:consume_api") == [(None, '["team_b"]')]
+    settle(deployment)
+    assert runs(deployment, "team_a:consume_api") == []
+    assert runs(deployment, "team_c:consume_api") == []
+
+
+def test_an_api_event_by_a_user_without_team_is_team_less(deployment):
+    deployment.airflow("users", "create", "--username", "nobody", "--password", "nobody", "--role", "Admin",
+                       "--firstname", "n", "--lastname", "n", "--email", "nobody@example.invalid")
+
+    response = requests.post(f"{deployment.url}/api/v1/datasets/events", auth=("nobody", "nobody"), timeout=30,
+                             json={"dataset_uri": "s3://shared/orders"})
+
+    assert response.status_code == 200
+    assert response.json()["extra"] == {"from_rest_api": True}
+    settle(deployment)
+    # Only the orders consumers that existed already ran once each; a team-less event triggers none.
+    for dag_id in ("team_a:consume", "team_b:consume", "team_c:consume_glob"):
+        assert len(runs(deployment, dag_id)) == 1, dag_id
+
+
+def test_direct_triggering_across_teams_needs_the_targets_permission(deployment):
+    deployment.airflow("dags", "trigger", "team_a:trigger_b")
+    deployment.airflow("dags", "trigger", "team_a:trigger_c")
+
+    assert deployment.wait_for_dag_run("team_a:trigger_b") == "success"
+    assert deployment.wait_for_dag_run("team_a:trigger_c") == "failed"
+    assert len(runs(deployment, "team_b:target")) == 1
+    assert runs(deployment, "team_c:target") == []
+    log = _task_logs(deployment, "team_a:trigger_c")
+    assert "TriggerDeniedError: Team 'team_a' may not trigger DAG 'team_c:target'" in log
+
+
+def test_the_dag_page_and_datasets_views_work_with_team_ids(deployment):
+    session = requests.Session()
+    page = session.get(f"{deployment.url}/login/")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    session.post(f"{deployment.url}/login/", data={"username": "bob", "password": "bob", "csrf_token": token})
+
+    dag_page = session.get(f"{deployment.url}/dags/team_b:consume/grid")
+    datasets = session.get(f"{deployment.url}/object/datasets_summary")
+    dependencies = session.get(f"{deployment.url}/object/dataset_dependencies")
+    dependency_page = session.get(f"{deployment.url}/dag-dependencies")
+    next_run = session.get(f"{deployment.url}/object/next_run_datasets/team_c:consume")
+    dataset_api = requests.get(f"{deployment.url}/api/v1/datasets/s3%3A%2F%2Fshared%2Forders", auth=("bob", "bob"))
+
+    assert dag_page.status_code == 200 and "Triggerable by teams: team_a" in dag_page.text
+    assert datasets.status_code == 200 and "s3://shared/orders" in datasets.text
+    assert dependencies.status_code == 200 and "dag:team_b:consume" in dependencies.text
+    assert dependency_page.status_code == 200 and "team_b:consume" in dependency_page.text
+    assert next_run.status_code == 200 and "s3://shared/orders" in next_run.text
+    consumers = {d["dag_id"] for d in dataset_api.json()["consuming_dags"]}
+    assert {"team_a:consume", "team_b:consume", "team_c:consume", "team_c:consume_glob"} == consumers
+
+
+def test_without_multi_team_dataset_scheduling_is_unchanged(make_deployment):
+    deployment = make_deployment()
+    deployment.write_dag(None, "datasets.py", """
+        import pendulum
+        from airflow import DAG
+        from airflow.datasets import Dataset
+        from airflow.operators.empty import EmptyOperator
+
+        with DAG("produce", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            EmptyOperator(task_id="produce", outlets=[Dataset("s3://shared/orders")])
+
+        with DAG("consume", schedule=[Dataset("s3://shared/orders")], start_date=pendulum.datetime(2024, 1, 1),
+                 allow_triggering_by_teams=["nobody"]):
+            EmptyOperator(task_id="consume")
+    """)
+    deployment.migrate()
+    deployment.start("dag-processor", "dag-processor")
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "the DAGs")
+
+    deployment.airflow("dags", "trigger", "produce")
+
+    assert deployment.wait_for_dag_run("consume") == "success"
+    assert deployment.rows("SELECT source_dag_id, source_teams FROM dataset_event") == [("produce", None)]
