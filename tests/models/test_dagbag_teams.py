@@ -127,7 +127,7 @@ DAG("etl", schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_trigge
 import pendulum
 from airflow import DAG
 
-DAG("etl2", schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_triggering_by_teams=["team_*"])
+dag = DAG("etl2", schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_triggering_by_teams=["team_*"])
 """)
 
     bag = DagBag(str(dags), include_examples=False)
