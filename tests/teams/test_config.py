@@ -54,6 +54,10 @@ def test_parses_teams_executors_and_their_configuration():
         ({"team_a": [{"name": "x", "class": "LocalExecutor"}], "team_b": [{"name": "x", "class": "LocalExecutor"}]},
          "executor name 'x' is used by team 'team_a' and team 'team_b'"),
         ('{"team_a": [{"name": "x", "class": "LocalExecutor"}], "team_a": []}', "'team_a' appears twice"),
+        ({"team_a": [{"name": "x", "class": "LocalExecutor"}], "TEAM_A": [{"name": "y", "class": "LocalExecutor"}]},
+         "teams 'team_a' and 'TEAM_A' differ only in case"),
+        ({"team_a": [{"name": "x", "class": "CeleryKubernetesExecutor"}]},
+         "CeleryKubernetesExecutor cannot be used in multi-team mode; configure its two executors as two entries"),
     ],
 )
 def test_each_mistake_has_one_clear_message_naming_the_option(value, message):

@@ -58,5 +58,7 @@ def configure_teams(deployment: Deployment, stubs: dict[str, KubeApiStub] | None
         if stubs:
             kubeconfig = stubs[team].write_kubeconfig(files / f"kubeconfig-{team}", namespace="not-used")
             deployment.env.update({prefix + "IN_CLUSTER": "False", prefix + "CONFIG_FILE": str(kubeconfig)})
-    deployment.env["AIRFLOW__TEAM_B___KUBERNETES_EXECUTOR__WORKER_CONTAINER_REPOSITORY"] = "registry.example/team-b/airflow"
-    deployment.env["AIRFLOW__TEAM_B___KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG"] = "b-tag"
+    deployment.env.update({  # team_b's worker image replaces its template's image
+        "AIRFLOW__TEAM_B___KUBERNETES_EXECUTOR__WORKER_CONTAINER_REPOSITORY": "registry.example/team-b/airflow",
+        "AIRFLOW__TEAM_B___KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG": "b-tag",
+    })

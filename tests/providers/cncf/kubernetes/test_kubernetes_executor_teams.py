@@ -1,17 +1,11 @@
 """KubernetesExecutor per team, end to end: a real scheduler and dag-processors, one fake Kubernetes API per
-team (tests/test_utils/kube_api_stub.py) whose mini-kubelet runs each pod's `airflow tasks run` locally.
-
-One deployment runs one DAG per team (module fixture); the tests check what each team's API server saw.
-"""
+team (tests/test_utils/kube_api_stub.py) whose mini-kubelet runs each pod's `airflow tasks run` locally."""
 
 from __future__ import annotations
 
 import json
 import shutil
 import tempfile
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +18,6 @@ from tests.providers.cncf.kubernetes.kube_teams import (
     TEMPLATE_IMAGE,
     configure_teams,
 )
-from tests.test_utils.deployment import Deployment
 from tests.test_utils.kube_api_stub import POD_PATH, KubeApiStub
 
 pytestmark = pytest.mark.e2e
@@ -53,101 +46,76 @@ def pod_namespaces(stub: KubeApiStub) -> set[str | None]:
     return {match.group("ns") for r in stub.requests if (match := POD_PATH.match(r.path))}
 
 
-@dataclass
-class Run:
-    deployment: Deployment
-    stubs: dict[str, KubeApiStub]
-    states: dict[str, str]
-    markers: Path
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, postgres_server):
-    """Both teams' DAGs triggered once on one deployment; everything is stopped before the tests look."""
-    root = tmp_path_factory.mktemp("k8s-teams")
-    markers, files, logs = root / "markers", root / "files", root / "pod-logs"
-    for directory in (markers, files, logs):
-        directory.mkdir()
-    short_tmp = tempfile.mkdtemp(prefix="k8s-")  # AF_UNIX socket paths of multiprocessing must stay short
+@pytest.fixture
+def kube_apis(tmp_path):
+    """One API stub per team (its mini-kubelet starts once ``kubelet_env`` is set)."""
+    logs = tmp_path / "pod-logs"
+    logs.mkdir()
     stubs = {team: KubeApiStub(team, token=f"token-{team}", log_dir=logs).start() for team in TEAMS}
-    deployment = Deployment(root / "deployment", postgres_server.create_database(f"k8s_{uuid.uuid4().hex[:12]}"),
-                            EXECUTORS)
-    try:
-        deployment.env["TMPDIR"] = short_tmp  # also where the kubernetes client caches API discovery
-        configure_teams(deployment, stubs, files)
-        for team in TEAMS:
-            deployment.write_dag(team, "etl.py", RECORDING_DAG.format(markers=str(markers)))
-            stubs[team].kubelet_env, stubs[team].kubelet_cwd = deployment.env, deployment.home
-        deployment.migrate()
-        for team in TEAMS:
-            deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
-        deployment.start("scheduler", "scheduler")
-        deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
-        for team in TEAMS:
-            deployment.airflow("dags", "trigger", f"{team}:etl", "--run-id", "r1")
-        states = {team: deployment.wait_for_dag_run(f"{team}:etl", timeout=90) for team in TEAMS}
-        for team in TEAMS:  # the executor deletes a finished pod (delete_worker_pods) after the run ends
-            deployment.wait_for(lambda: stubs[team].recorded("DELETE"), f"the deletion of {team}'s pod", 30)
-        deployment.stop_all()
-        yield Run(deployment, stubs, states, markers)
-    finally:
-        deployment.stop_all()
-        for stub in stubs.values():
-            stub.stop()
-        shutil.rmtree(short_tmp, ignore_errors=True)
+    yield stubs
+    for stub in stubs.values():
+        stub.stop()
 
 
-def test_each_teams_task_runs_to_success_in_a_pod_of_its_own_template(run):
-    assert run.states == {"team_a": "success", "team_b": "success"}
+@pytest.fixture
+def deployment(make_deployment, kube_apis, tmp_path):
+    """A migrated deployment whose teams use their own stubs; stopped before the stubs are."""
+    short_tmp = tempfile.mkdtemp(prefix="k8s-")  # AF_UNIX socket paths of multiprocessing must stay short
+    deployment = make_deployment(EXECUTORS)
+    deployment.env["TMPDIR"] = short_tmp  # also where the kubernetes client caches API discovery
+    files = tmp_path / "kube-files"
+    files.mkdir()
+    configure_teams(deployment, kube_apis, files)
+    for stub in kube_apis.values():
+        stub.kubelet_env, stub.kubelet_cwd = deployment.env, deployment.home
+    deployment.migrate()
+    yield deployment
+    deployment.stop_all()
+    shutil.rmtree(short_tmp, ignore_errors=True)
+
+
+def test_each_teams_kubernetes_executor_uses_its_own_cluster_namespace_and_template(deployment, kube_apis, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
     for team in TEAMS:
-        pod = run.stubs[team].created_pods()[0]
-        marker = json.loads((run.markers / f"{team}-etl").read_text())
-        assert marker == {"template": team, "pod": pod["metadata"]["name"]}
-
-
-@pytest.mark.parametrize("team", TEAMS)
-def test_each_teams_pod_is_created_on_its_own_api_server_in_its_namespace_from_its_template(run, team):
-    stub = run.stubs[team]
-    namespace = EXPECTED_NAMESPACE[team]
-
-    pods = stub.created_pods()
-
-    assert [pod["metadata"]["annotations"]["dag_id"] for pod in pods] == [f"{team}:etl"]
-    [pod] = pods
-    [create] = [r for r in stub.recorded("POST")]
-    assert create.path == f"/api/v1/namespaces/{namespace}/pods"
-    assert pod["metadata"]["namespace"] == namespace
-    assert pod["metadata"]["labels"]["team-template"] == team
-    assert pod["metadata"]["annotations"]["example.com/owner"] == team
-    assert pod["spec"]["serviceAccountName"] == f"{team.replace('_', '-')}-workers"
-    container = pod["spec"]["containers"][0]
-    assert container["image"] == EXPECTED_IMAGE[team]
-    assert container["args"][:6] == ["airflow", "tasks", "run", f"{team}:etl", "work", "r1"]
-    # The executor watched, listed and deleted pods only in that namespace, and never cluster-wide.
-    assert pod_namespaces(stub) == {namespace}
-    assert any(r.query.get("watch") == "True" for r in stub.recorded("GET", f"/api/v1/namespaces/{namespace}/pods"))
-    assert [r.path for r in stub.recorded("DELETE")][0] == f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}"
-
-
-@pytest.mark.parametrize("team", TEAMS)
-def test_no_api_server_sees_the_other_teams_pods_namespaces_or_credentials(run, team):
-    stub, other = run.stubs[team], OTHER[team]
-    seen = json.dumps([[r.method, r.path, r.query, r.body] for r in stub.requests])
-
-    assert {r.authorization for r in stub.requests} == {f"Bearer token-{team}"}
-    for foreign in (f"{other}:etl", other.replace("_", "-"), EXPECTED_NAMESPACE[other], TEMPLATE_IMAGE[other]):
-        assert foreign not in seen
-
-
-def test_the_rendered_k8s_pod_spec_of_each_task_uses_its_teams_config(run):
-    """The "K8s Pod Spec" the task stores (rendered_task_instance_fields) must be the team's pod.
-
-    FAILS on the fork: template_rendering._get_executor_conf calls DagModel.get_team_name, which
-    2.11 does not have, so the task renders the spec from the global [kubernetes_executor] config.
-    """
-    specs = dict(run.deployment.rows("SELECT dag_id, k8s_pod_yaml FROM rendered_task_instance_fields"))
+        deployment.write_dag(team, "etl.py", RECORDING_DAG.format(markers=str(markers)))
+        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
 
     for team in TEAMS:
-        spec = specs[f"{team}:etl"]
-        assert (spec["metadata"]["namespace"], spec["metadata"]["labels"].get("team-template"),
-                spec["spec"]["containers"][0].get("image")) == (EXPECTED_NAMESPACE[team], team, EXPECTED_IMAGE[team])
+        deployment.airflow("dags", "trigger", f"{team}:etl", "--run-id", "r1")
+
+    assert {team: deployment.wait_for_dag_run(f"{team}:etl", timeout=120) for team in TEAMS} == {
+        "team_a": "success", "team_b": "success"}
+    for team in TEAMS:  # the executor deletes a finished pod (delete_worker_pods) just after the run ends
+        deployment.wait_for(lambda stub=kube_apis[team]: stub.recorded("DELETE"), f"the deletion of {team}'s pod", 30)
+    deployment.stop_all()
+    for team in TEAMS:
+        stub, namespace = kube_apis[team], EXPECTED_NAMESPACE[team]
+        # Exactly one pod, this team's, created through this team's API server in its namespace...
+        pods = stub.created_pods()
+        assert [pod["metadata"]["annotations"]["dag_id"] for pod in pods] == [f"{team}:etl"]
+        [pod] = pods
+        name = pod["metadata"]["name"]
+        assert [r.path for r in stub.recorded("POST")] == [f"/api/v1/namespaces/{namespace}/pods"]
+        assert pod["metadata"]["namespace"] == namespace
+        # ...from this team's pod template and with its image...
+        assert pod["metadata"]["labels"]["team-template"] == team
+        assert pod["metadata"]["annotations"]["example.com/owner"] == team
+        assert pod["spec"]["serviceAccountName"] == f"{team.replace('_', '-')}-workers"
+        container = pod["spec"]["containers"][0]
+        assert container["image"] == EXPECTED_IMAGE[team]
+        assert container["args"][:6] == ["airflow", "tasks", "run", f"{team}:etl", "work", "r1"]
+        # ...where the task ran (the template's env var reached it), and the pod was deleted there.
+        assert json.loads((markers / f"{team}-etl").read_text()) == {"template": team, "pod": name}
+        assert stub.recorded("DELETE")[0].path == f"/api/v1/namespaces/{namespace}/pods/{name}"
+        # The executor watched and listed pods in that namespace only, never cluster-wide.
+        assert pod_namespaces(stub) == {namespace}
+        assert any(r.query.get("watch") == "True" for r in stub.recorded("GET", f"/api/v1/namespaces/{namespace}/"))
+        # Nothing of the other team reached this API server, and only this team's credentials did.
+        assert {r.authorization for r in stub.requests} == {f"Bearer token-{team}"}
+        seen = json.dumps([[r.method, r.path, r.query, r.body] for r in stub.requests])
+        other = OTHER[team]
+        for foreign in (f"{other}:etl", other.replace("_", "-"), EXPECTED_NAMESPACE[other], TEMPLATE_IMAGE[other]):
+            assert foreign not in seen, f"{foreign!r} reached {team}'s API server"

