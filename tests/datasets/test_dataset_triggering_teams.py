@@ -7,13 +7,11 @@ posted by a user of team B (roles name the teams: FabTeamRolesAuthManager).
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 import requests
 
-from teams_breeze.services import free_port
 from tests.test_utils.deployment import local_executors
 
 pytestmark = pytest.mark.e2e
@@ -81,26 +79,16 @@ def deployment(tmp_path_factory, postgres_server):
     deployment.write_dag("team_c", "target.py", TARGET.format(allow=None))
     deployment.migrate()
     deployment.airflow("roles", "create", "team:team_b")
-    deployment.airflow("users", "create", "--username", "bob", "--password", "bob", "--role", "Admin",
-                       "--firstname", "b", "--lastname", "b", "--email", "bob@example.invalid")
+    deployment.create_user("bob")
     deployment.airflow("users", "add-role", "--username", "bob", "--role", "team:team_b")
     for team in ("team_a", "team_b", "team_c"):
         deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
     deployment.start("scheduler", "scheduler")
-    port = free_port()
-    deployment.url = f"http://127.0.0.1:{port}"
-    deployment.start("webserver", "webserver", "--port", str(port), "--hostname", "127.0.0.1")
+    deployment.start_webserver()
     deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 12, "the DAGs")
-    deployment.wait_for(lambda: _healthy(deployment.url), "the webserver", timeout=180)
+    deployment.wait_for_webserver()
     yield deployment
     deployment.stop_all()
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/health", timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def runs(deployment, dag_id: str) -> list[tuple]:
@@ -178,8 +166,7 @@ def test_an_api_event_is_produced_by_the_users_team(deployment):
 
 
 def test_an_api_event_by_a_user_without_team_is_team_less(deployment):
-    deployment.airflow("users", "create", "--username", "nobody", "--password", "nobody", "--role", "Admin",
-                       "--firstname", "n", "--lastname", "n", "--email", "nobody@example.invalid")
+    deployment.create_user("nobody")
 
     response = requests.post(f"{deployment.url}/api/v1/datasets/events", auth=("nobody", "nobody"), timeout=30,
                              json={"dataset_uri": "s3://shared/orders"})
@@ -205,10 +192,7 @@ def test_direct_triggering_across_teams_needs_the_targets_permission(deployment)
 
 
 def test_the_dag_page_and_datasets_views_work_with_team_ids(deployment):
-    session = requests.Session()
-    page = session.get(f"{deployment.url}/login/")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-    session.post(f"{deployment.url}/login/", data={"username": "bob", "password": "bob", "csrf_token": token})
+    session = deployment.login("bob", "bob")
 
     dag_page = session.get(f"{deployment.url}/dags/team_b:consume/grid")
     datasets = session.get(f"{deployment.url}/object/datasets_summary")

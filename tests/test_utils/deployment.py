@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import requests
 import sqlalchemy
 
 from teams_breeze.services import free_port
@@ -125,6 +127,34 @@ class Deployment:
         for name in list(self.processes):
             self.stop(name)
         self._engine.dispose()
+
+    def start_webserver(self, **env: str) -> str:
+        """Start a webserver on a free port, wait until it is healthy and return (and keep) its URL."""
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.start("webserver", "webserver", "--port", str(port), "--hostname", "127.0.0.1", env=env)
+        return self.url
+
+    def wait_for_webserver(self) -> None:
+        def healthy() -> bool:
+            try:
+                return requests.get(f"{self.url}/health", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        self.wait_for(healthy, "the webserver", timeout=180)
+
+    def login(self, username: str = "admin", password: str = "admin") -> requests.Session:
+        """A browser session logged in to the webserver's UI."""
+        session = requests.Session()
+        page = session.get(f"{self.url}/login/")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+        session.post(f"{self.url}/login/", data={"username": username, "password": password, "csrf_token": token})
+        return session
+
+    def create_user(self, username: str = "admin", role: str = "Admin") -> None:
+        self.airflow("users", "create", "--username", username, "--password", username, "--role", role,
+                     "--firstname", username, "--lastname", username, "--email", f"{username}@example.invalid")
 
     def assert_running(self) -> None:
         for name, process in self.processes.items():

@@ -10,19 +10,11 @@ import re
 import pytest
 import requests
 
-from teams_breeze.services import free_port
 from tests.test_utils.deployment import Deployment, local_executors
 
 pytestmark = pytest.mark.e2e
 
 DISABLED = "Connections and Variables are not stored in the metadata database"
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/health", timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -34,25 +26,14 @@ def deployments(tmp_path_factory, postgres_server):
         deployment = Deployment(root, database, teams, webserver__workers="1",
                                 api__auth_backends="airflow.api.auth.backend.basic_auth")
         deployment.migrate()
-        deployment.airflow("users", "create", "--username", "admin", "--password", "admin", "--role", "Admin",
-                           "--firstname", "a", "--lastname", "b", "--email", "admin@example.invalid")
-        port = free_port()
-        deployment.url = f"http://127.0.0.1:{port}"
-        deployment.start("webserver", "webserver", "--port", str(port), "--hostname", "127.0.0.1")
+        deployment.create_user("admin")
+        deployment.start_webserver()
         made[mode] = deployment
     for deployment in made.values():
-        deployment.wait_for(lambda d=deployment: _healthy(d.url), "the webserver", timeout=180)
+        deployment.wait_for_webserver()
     yield made
     for deployment in made.values():
         deployment.stop_all()
-
-
-def login(deployment) -> requests.Session:
-    session = requests.Session()
-    page = session.get(f"{deployment.url}/login/")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-    session.post(f"{deployment.url}/login/", data={"username": "admin", "password": "admin", "csrf_token": token})
-    return session
 
 
 def counts(deployment) -> tuple[int, int]:
@@ -60,8 +41,8 @@ def counts(deployment) -> tuple[int, int]:
 
 
 def test_admin_menu_has_no_connections_or_variables_in_multi_team_mode(deployments):
-    multi = login(deployments["multi"]).get(f"{deployments['multi'].url}/home").text
-    single = login(deployments["single"]).get(f"{deployments['single'].url}/home").text
+    multi = deployments["multi"].login().get(f"{deployments['multi'].url}/home").text
+    single = deployments["single"].login().get(f"{deployments['single'].url}/home").text
 
     assert 'href="/connection/list/"' not in multi and 'href="/variable/list/"' not in multi
     assert 'href="/pool/list/"' in multi and 'href="/xcom/list/"' in multi  # the rest of Admin stays
@@ -73,7 +54,7 @@ def test_admin_menu_has_no_connections_or_variables_in_multi_team_mode(deploymen
 def test_direct_urls_answer_403_with_an_explanation_for_admins(deployments, path):
     deployment = deployments["multi"]
 
-    page = login(deployment).get(f"{deployment.url}{path}", allow_redirects=False)
+    page = deployment.login().get(f"{deployment.url}{path}", allow_redirects=False)
 
     assert page.status_code == 403
     assert "disabled in multi-team mode" in page.text and DISABLED in page.text
@@ -81,7 +62,7 @@ def test_direct_urls_answer_403_with_an_explanation_for_admins(deployments, path
 
 def test_the_views_work_without_multi_team(deployments):
     deployment = deployments["single"]
-    session = login(deployment)
+    session = deployment.login()
 
     assert session.get(f"{deployment.url}/connection/list/").status_code == 200
     assert session.get(f"{deployment.url}/variable/list/").status_code == 200
@@ -89,7 +70,7 @@ def test_the_views_work_without_multi_team(deployments):
 
 def test_a_refused_ui_form_post_writes_nothing(deployments):
     deployment = deployments["multi"]
-    session = login(deployment)
+    session = deployment.login()
     before = counts(deployment)
 
     token = re.search(r"var csrfToken = '([^']+)'", session.get(f"{deployment.url}/home").text).group(1)

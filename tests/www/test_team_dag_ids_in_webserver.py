@@ -7,7 +7,6 @@ has its own log folder, so task logs must come from the scheduler's log server o
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
@@ -16,7 +15,6 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from teams_breeze.services import free_port
 from tests.test_utils.deployment import Deployment, local_executors
 
 pytestmark = pytest.mark.e2e
@@ -88,8 +86,7 @@ def deployment(tmp_path_factory, postgres_server, statsd):
             EmptyOperator(task_id="noop")
     """)
     deployment.migrate()
-    deployment.airflow("users", "create", "--username", "admin", "--password", "admin", "--role", "Admin",
-                       "--firstname", "a", "--lastname", "b", "--email", "admin@example.invalid")
+    deployment.create_user("admin")
     deployment.start("dag-processor-a", "dag-processor", "--team", "team_a")
     deployment.start("dag-processor-b", "dag-processor", "--team", "team_b")
     deployment.start("scheduler", "scheduler")
@@ -98,33 +95,19 @@ def deployment(tmp_path_factory, postgres_server, statsd):
     assert deployment.wait_for_dag_run(DAG_ID) == "success"
     time.sleep(2)
     deployment.metrics = list(statsd.packets)
-    port = free_port()
-    deployment.base_url = f"http://127.0.0.1:{port}"
-    deployment.start("webserver", "webserver", "--port", str(port), "--hostname", "127.0.0.1",
-                     env={"AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(root / "webserver-logs")})
-    deployment.wait_for(lambda: _healthy(deployment.base_url), "the webserver", timeout=180)
+    deployment.start_webserver(AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(root / "webserver-logs"))
+    deployment.wait_for_webserver()
     yield deployment
     deployment.stop_all()
 
 
-def _healthy(base_url: str) -> bool:
-    try:
-        return requests.get(f"{base_url}/health", timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 @pytest.fixture(scope="module")
 def browser(deployment) -> requests.Session:
-    session = requests.Session()
-    page = session.get(f"{deployment.base_url}/login/")
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-    session.post(f"{deployment.base_url}/login/", data={"username": "admin", "password": "admin", "csrf_token": token})
-    return session
+    return deployment.login()
 
 
 def api(deployment, path: str, method: str = "GET", **kwargs) -> requests.Response:
-    return requests.request(method, f"{deployment.base_url}/api/v1{path}", auth=("admin", "admin"), timeout=30, **kwargs)
+    return requests.request(method, f"{deployment.url}/api/v1{path}", auth=("admin", "admin"), timeout=30, **kwargs)
 
 
 def test_rest_api_lists_gets_and_triggers_team_dags(deployment):
@@ -148,15 +131,15 @@ def test_rest_api_lists_gets_and_triggers_team_dags(deployment):
      "/home", f"/dags/{DAG_ID}/grid?tab=logs&dag_run_id=manual_1&task_id=hello"],
 )
 def test_ui_pages_of_a_team_dag(deployment, browser, path):
-    page = browser.get(f"{deployment.base_url}{path}")
+    page = browser.get(f"{deployment.url}{path}")
 
     assert page.status_code == 200
     assert DAG_ID in page.text
 
 
 def test_grid_and_graph_data_of_a_team_dag(deployment, browser):
-    grid = browser.get(f"{deployment.base_url}/object/grid_data", params={"dag_id": DAG_ID}).json()
-    graph = browser.get(f"{deployment.base_url}/object/graph_data", params={"dag_id": DAG_ID}).json()
+    grid = browser.get(f"{deployment.url}/object/grid_data", params={"dag_id": DAG_ID}).json()
+    graph = browser.get(f"{deployment.url}/object/graph_data", params={"dag_id": DAG_ID}).json()
 
     assert [run["run_id"] for run in grid["dag_runs"]][:1] == ["manual_1"]
     assert grid["groups"]["children"][0]["id"] == "hello"

@@ -57,12 +57,8 @@ def start_team_components(deployment, teams=("team_a", "team_b")):
     deployment.start("scheduler", "scheduler")
 
 
-def markers_of(markers) -> dict[str, str]:
-    return {path.name: path.read_text() for path in markers.iterdir()}
-
-
-def test_each_teams_dag_runs_on_its_own_worker_and_broker(make_deployment, redis_servers, tmp_path):
-    markers = tmp_path / "markers"
+def two_teams_with_workers(make_deployment, redis_servers, markers):
+    """team_a and team_b, one CeleryExecutor, worker, dag-processor and recording DAG `etl` each."""
     markers.mkdir()
     deployment = make_celery_deployment(make_deployment, redis_servers, {
         "team_a": [celery_executor("a_celery")], "team_b": [celery_executor("b_celery")],
@@ -73,6 +69,16 @@ def test_each_teams_dag_runs_on_its_own_worker_and_broker(make_deployment, redis
     start_worker(deployment, "worker_b", "team_b")
     start_team_components(deployment)
     deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+    return deployment
+
+
+def markers_of(markers) -> dict[str, str]:
+    return {path.name: path.read_text() for path in markers.iterdir()}
+
+
+def test_each_teams_dag_runs_on_its_own_worker_and_broker(make_deployment, redis_servers, tmp_path):
+    markers = tmp_path / "markers"
+    deployment = two_teams_with_workers(make_deployment, redis_servers, markers)
 
     deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "r1")
     deployment.airflow("dags", "trigger", "team_b:etl", "--run-id", "r1")
@@ -150,16 +156,7 @@ def test_two_celery_executors_of_one_team_are_routed_by_executor(make_deployment
 
 def test_a_teams_broker_outage_does_not_stop_the_other_team(make_deployment, redis_servers, tmp_path):
     markers = tmp_path / "markers"
-    markers.mkdir()
-    deployment = make_celery_deployment(make_deployment, redis_servers, {
-        "team_a": [celery_executor("a_celery")], "team_b": [celery_executor("b_celery")],
-    })
-    for team in ("team_a", "team_b"):
-        deployment.write_dag(team, "etl.py", RECORDING_DAG.format(markers=str(markers), tasks=task_line("work")))
-    start_worker(deployment, "worker_a", "team_a")
-    start_worker(deployment, "worker_b", "team_b")
-    start_team_components(deployment)
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+    deployment = two_teams_with_workers(make_deployment, redis_servers, markers)
     deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "before")
     assert deployment.wait_for_dag_run("team_a:etl") == "success"
 
