@@ -38,3 +38,28 @@ def test_allow_lists_are_validated_and_normalised():
     for bad in ("team_b", ["team b"], ["team:b"], [""], ["team_?"], [3], {"team_b": 1}):
         with pytest.raises(AirflowException, match="allow_triggering_by_teams"):
             validate_allow_list(bad)
+
+
+def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch, caplog):
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    from airflow.teams import triggering
+
+    @dataclass(frozen=True)
+    class Dag:
+        dag_id: str
+        allow_triggering_by_teams: tuple | None
+
+    multi_team({"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name": "b", "class": "LocalExecutor"}]})
+    counted = []
+    monkeypatch.setattr("airflow.stats.Stats.incr", lambda name, tags=None, **kw: counted.append((name, tags)),
+                        raising=False)
+    event = SimpleNamespace(id=7, uri="s3://x", source_dag_id="team_a:produce", source_teams=None)
+    own, closed, open_ = Dag("team_a:consume", None), Dag("team_b:consume", None), Dag("team_b:open", ("team_*",))
+
+    allowed = triggering.allowed_consumers(event, {own, closed, open_})
+
+    assert allowed == {own, open_}
+    assert counted == [("teams.trigger_denied", {"consumer": "team_b:consume", "kind": "dataset", "stage": "queue"})]
+    assert "Dataset event 7 on s3://x from team_a (team_a:produce) may not trigger team_b:consume" in caplog.text

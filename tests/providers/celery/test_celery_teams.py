@@ -179,3 +179,39 @@ def test_a_teams_broker_outage_does_not_stop_the_other_team(make_deployment, red
     assert markers_of(markers)["team_a-etl.work.during"] == "worker_a"
     assert deployment.scalar("SELECT count(*) FROM task_instance WHERE state <> 'success'") == 0
     assert "Broker of team team_a unreachable" in deployment.log_of("scheduler")
+
+
+def test_celery_stop_and_flower_keep_working_in_multi_team_mode(make_deployment, redis_servers, tmp_path):
+    import psutil
+    import requests
+
+    from teams_breeze.services import free_port
+
+    deployment = make_celery_deployment(make_deployment, redis_servers, {
+        "team_a": [celery_executor("a_celery")], "team_b": [celery_executor("b_celery")],
+    })
+    pid_file, stdout = tmp_path / "worker.pid", tmp_path / "worker.out"
+    # `celery stop` stops daemonized workers, which write the pid file.
+    deployment.airflow("celery", "worker", "--team", "team_a", "--daemon", "--pid", str(pid_file),
+                       "--stdout", str(stdout), "--stderr", str(tmp_path / "worker.err"),
+                       env={"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
+    deployment.wait_for(lambda: pid_file.exists() and "ready." in (tmp_path / "worker.err").read_text()
+                        + stdout.read_text(), "the daemonized worker")
+    worker = psutil.Process(int(pid_file.read_text().strip()))
+
+    deployment.airflow("celery", "stop", "--pid", str(pid_file))
+
+    _, alive = psutil.wait_procs([worker], timeout=60)
+    assert alive == []
+    port = free_port()
+    # Flower uses the global [celery] configuration: point it at a team's broker.
+    deployment.start("flower", "celery", "flower", "--port", str(port),
+                     env={"AIRFLOW__CELERY__BROKER_URL": redis_servers["a"].url(0)})
+
+    def flower_answers():
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    deployment.wait_for(flower_answers, "flower")
