@@ -11,7 +11,6 @@ from airflow.teams import ids
 @pytest.mark.parametrize("name", ["abc", "team_a", "team-marketing-1", "A" * 50, "T42"])
 def test_valid_team_names(name):
     assert ids.team_name_problem(name) is None
-    assert ids.check_team_name(name) == name
 
 
 @pytest.mark.parametrize(
@@ -30,8 +29,6 @@ def test_valid_team_names(name):
 )
 def test_invalid_team_names_say_why(name, problem):
     assert problem in ids.team_name_problem(name)
-    with pytest.raises(ids.TeamIdError, match="Invalid team name"):
-        ids.check_team_name(name)
 
 
 def test_split_and_qualify():
