@@ -100,3 +100,36 @@ def test_config_commands_still_work_with_a_broken_configuration(tmp_path):
 
     assert result.returncode == 0
     assert result.stdout.strip() == "LocalExecutor"
+
+
+def test_config_list_and_info_hide_sensitive_executor_values(tmp_path):
+    env = multi_team_env(tmp_path, TEAMS)
+
+    listed = airflow("config", "list", "--section", "core", "--color", "off", **env)
+    info = airflow("info", **env)
+
+    assert listed.returncode == 0 and info.returncode == 0, listed.stderr + info.stderr
+    assert '"broker_url": "< hidden >"' in listed.stdout
+    assert '"broker_url": "< hidden >"' in info.stdout
+    assert "s3cret" not in listed.stdout + info.stdout
+
+
+def test_team_variables_are_listed_under_their_team_section_with_secrets_hidden(tmp_path):
+    script = (
+        "from airflow.providers_manager import ProvidersManager; "
+        "ProvidersManager().initialize_providers_configuration(); "
+        "from airflow.configuration import conf; import json; "
+        "print(json.dumps({k: v for k, v in conf.as_dict(display_source=True).items() if 'team' in k}))"
+    )
+    env = multi_team_env(tmp_path, TEAMS) | {
+        "AIRFLOW__TEAM_A___CELERY__BROKER_URL": "redis://:s3cret@team-a/0",
+        "AIRFLOW__TEAM_A___CORE__PARALLELISM": "3",
+    }
+
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ | env)
+
+    sections = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sections["team_a=celery"] == {"broker_url": ["< hidden >", "env var"]}
+    assert sections["team_a=core"] == {"parallelism": ["3", "env var"]}
+    assert set(sections) == {"team_a=celery", "team_a=core"}  # not a bogus section "team_a"
+    assert "s3cret" not in result.stdout
