@@ -137,7 +137,7 @@ class KubeApiStub:
     """A fake Kubernetes API server for one cluster (one per team in the tests)."""
 
     def __init__(self, name: str, *, token: str | None = None, kubelet_env: dict[str, str] | None = None,
-                 kubelet_cwd: Path | None = None, log_dir: Path | None = None):
+                 kubelet_cwd: Path | None = None, log_dir: Path | None = None, port: int = 0):
         self.name = name
         self.token = token
         self.kubelet_env = kubelet_env
@@ -151,7 +151,7 @@ class KubeApiStub:
         self._changed = threading.Condition()
         self._stopping = False
         self._connections: set[socket.socket] = set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"kube-api-{name}", daemon=True)
 
@@ -193,15 +193,7 @@ class KubeApiStub:
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
         """A kubeconfig whose current context is this stub (bearer token auth when a token is set)."""
-        user = {"token": self.token} if self.token else {}
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": self.name, "preferences": {},
-            "clusters": [{"name": self.name, "cluster": {"server": self.url}}],
-            "users": [{"name": self.name, "user": user}],
-            "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": self.name,
-                                                         "namespace": namespace}}],
-        }, indent=2))
-        return path
+        return write_kubeconfig(path, self.name, self.url, self.token, namespace)
 
     # ---- what the tests look at ----
 
@@ -471,6 +463,18 @@ class KubeApiStub:
                 self.wfile.write(payload)
 
         return Handler
+
+
+def write_kubeconfig(path: Path, name: str, server: str, token: str | None, namespace: str = "default") -> Path:
+    """A kubeconfig whose current context is the API server at ``server``."""
+    user = {"token": token} if token else {}
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": name, "preferences": {},
+        "clusters": [{"name": name, "cluster": {"server": server}}],
+        "users": [{"name": name, "user": user}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}],
+    }, indent=2))
+    return path
 
 
 def _kill(process: subprocess.Popen) -> None:

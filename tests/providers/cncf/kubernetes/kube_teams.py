@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 from tests.test_utils.deployment import Deployment
-from tests.test_utils.kube_api_stub import KubeApiStub
+from tests.test_utils.kube_api_stub import write_kubeconfig
 
 TEAMS = ("team_a", "team_b")
 OTHER = {"team_a": "team_b", "team_b": "team_a"}
@@ -45,8 +45,9 @@ def pod_template(team: str) -> str:
         """)
 
 
-def configure_teams(deployment: Deployment, stubs: dict[str, KubeApiStub] | None, files: Path) -> None:
-    """Each team's kube config, namespace and pod template, set with team env vars only."""
+def configure_teams(deployment: Deployment, servers: dict[str, str] | None, files: Path) -> None:
+    """Each team's kube config (API server URL by team, token ``token-<team>``), namespace and pod
+    template, set with team env vars only."""
     for team in TEAMS:
         template = files / f"pod-template-{team}.yaml"
         template.write_text(pod_template(team))
@@ -55,8 +56,9 @@ def configure_teams(deployment: Deployment, stubs: dict[str, KubeApiStub] | None
             prefix + "NAMESPACE": TEAM_NAMESPACE[team],
             prefix + "POD_TEMPLATE_FILE": str(template),
         })
-        if stubs:
-            kubeconfig = stubs[team].write_kubeconfig(files / f"kubeconfig-{team}", namespace="not-used")
+        if servers:
+            kubeconfig = write_kubeconfig(files / f"kubeconfig-{team}", team, servers[team], f"token-{team}",
+                                          namespace="not-used")
             deployment.env.update({prefix + "IN_CLUSTER": "False", prefix + "CONFIG_FILE": str(kubeconfig)})
     deployment.env.update({  # team_b's worker image replaces its template's image
         "AIRFLOW__TEAM_B___KUBERNETES_EXECUTOR__WORKER_CONTAINER_REPOSITORY": "registry.example/team-b/airflow",

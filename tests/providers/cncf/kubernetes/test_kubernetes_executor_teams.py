@@ -65,7 +65,7 @@ def deployment(make_deployment, kube_apis, tmp_path):
     deployment.env["TMPDIR"] = short_tmp  # also where the kubernetes client caches API discovery
     files = tmp_path / "kube-files"
     files.mkdir()
-    configure_teams(deployment, kube_apis, files)
+    configure_teams(deployment, {team: stub.url for team, stub in kube_apis.items()}, files)
     for stub in kube_apis.values():
         stub.kubelet_env, stub.kubelet_cwd = deployment.env, deployment.home
     deployment.migrate()

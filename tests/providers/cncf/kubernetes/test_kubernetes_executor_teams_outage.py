@@ -1,0 +1,99 @@
+"""A team's Kubernetes API going down while its pod is pending, for longer than the queued timeout and
+across a scheduler restart: the scheduler keeps running the other team's tasks (the failing executor's
+revocation of stuck tasks and its adoption of orphaned ones are isolated), and the team's task runs once
+its API server is back."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+
+import pytest
+
+from tests.providers.cncf.kubernetes.kube_teams import EXECUTORS, configure_teams
+from tests.test_utils.kube_api_stub import KubeApiStub
+
+pytestmark = pytest.mark.e2e
+
+DAG = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.python import PythonOperator
+
+    with DAG("etl", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        PythonOperator(task_id="work", python_callable=lambda: print("worked"))
+"""
+
+
+@pytest.fixture
+def stubs(tmp_path):
+    started: list[KubeApiStub] = []
+
+    def start(team: str, port: int = 0) -> KubeApiStub:
+        stub = KubeApiStub(team, token=f"token-{team}", log_dir=tmp_path, port=port).start()
+        started.append(stub)
+        return stub
+
+    yield start
+    for stub in started:
+        stub.stop()
+
+
+def run_state(deployment, dag_id: str, run_id: str) -> str | None:
+    return deployment.scalar("SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r", d=dag_id, r=run_id)
+
+
+def test_a_teams_kubernetes_api_outage_does_not_stop_the_scheduler(make_deployment, stubs, tmp_path):
+    short_tmp = tempfile.mkdtemp(prefix="k8s-")  # AF_UNIX socket paths of multiprocessing must stay short
+    deployment = make_deployment(
+        EXECUTORS,
+        scheduler__task_queued_timeout="20",
+        scheduler__task_queued_timeout_check_interval="3",
+        scheduler__orphaned_tasks_check_interval="3",
+    )
+    deployment.env["TMPDIR"] = short_tmp
+    # team_b's API server has no kubelet at first: its pod stays Pending, its task queued.
+    stub_a, stub_b = stubs("team_a"), stubs("team_b")
+    stub_a.kubelet_env, stub_a.kubelet_cwd = deployment.env, deployment.home
+    files = tmp_path / "kube-files"
+    files.mkdir()
+    configure_teams(deployment, {"team_a": stub_a.url, "team_b": stub_b.url}, files)
+    deployment.migrate()
+    try:
+        for team in ("team_a", "team_b"):
+            deployment.write_dag(team, "etl.py", DAG)
+            deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+        deployment.start("scheduler", "scheduler")
+        deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+        deployment.airflow("dags", "trigger", "team_b:etl", "--run-id", "b1")
+        deployment.wait_for(stub_b.created_pods, "team_b's pod")
+
+        stub_b.stop()
+        deployment.wait_for(lambda: "b_k8s of team team_b failed in revoke_task" in deployment.log_of("scheduler"),
+                            "the stuck-in-queued check to fail on team_b's executor", timeout=120)
+        deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "a1")
+        deployment.wait_for(lambda: run_state(deployment, "team_a:etl", "a1") == "success", "team_a's run a1")
+
+        # A new scheduler adopts the orphaned task of team_b while its API is still down.
+        deployment.stop("scheduler")
+        deployment.start("scheduler-2", "scheduler")
+        deployment.wait_for(
+            lambda: "b_k8s of team team_b failed in try_adopt_task_instances" in deployment.log_of("scheduler-2"),
+            "the adoption to fail on team_b's executor", timeout=120)
+        deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "a2")
+        deployment.wait_for(lambda: run_state(deployment, "team_a:etl", "a2") == "success", "team_a's run a2")
+        state_during_outage = deployment.scalar("SELECT state FROM task_instance WHERE dag_id = 'team_b:etl'")
+
+        stub_b_back = stubs("team_b", port=stub_b.port)
+        stub_b_back.kubelet_env, stub_b_back.kubelet_cwd = deployment.env, deployment.home
+        deployment.wait_for(lambda: run_state(deployment, "team_b:etl", "b1") == "success",
+                            "team_b's run after its API is back", timeout=180)
+    finally:
+        deployment.stop_all()
+        shutil.rmtree(short_tmp, ignore_errors=True)
+
+    assert state_during_outage == "queued"
+    assert {pod["metadata"]["annotations"]["dag_id"] for pod in stub_b_back.created_pods()} == {"team_b:etl"}
+    assert {pod["metadata"]["annotations"]["dag_id"] for pod in stub_a.created_pods()} == {"team_a:etl"}
+    for log in (deployment.log_of("scheduler"), deployment.log_of("scheduler-2")):
+        assert "of team team_a failed" not in log
