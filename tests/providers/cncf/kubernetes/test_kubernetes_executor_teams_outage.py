@@ -1,7 +1,6 @@
-"""A team's Kubernetes API going down while its pod is pending, for longer than the queued timeout and
-across a scheduler restart: the scheduler keeps running the other team's tasks (the failing executor's
-revocation of stuck tasks and its adoption of orphaned ones are isolated), and the team's task runs once
-its API server is back."""
+"""A team's Kubernetes executor failing, end to end: its API going down while its pod is pending (past
+the queued timeout and across a scheduler restart), or its kube config missing at start. The scheduler
+keeps running the other team's tasks, and the team's task runs once its executor works again."""
 
 from __future__ import annotations
 
@@ -97,3 +96,42 @@ def test_a_teams_kubernetes_api_outage_does_not_stop_the_scheduler(make_deployme
     assert {pod["metadata"]["annotations"]["dag_id"] for pod in stub_a.created_pods()} == {"team_a:etl"}
     for log in (deployment.log_of("scheduler"), deployment.log_of("scheduler-2")):
         assert "of team team_a failed" not in log
+
+
+def test_a_teams_executor_that_cannot_start_is_started_again_at_each_heartbeat(make_deployment, stubs, tmp_path):
+    short_tmp = tempfile.mkdtemp(prefix="k8s-")
+    deployment = make_deployment(EXECUTORS)
+    deployment.env["TMPDIR"] = short_tmp
+    stub_a, stub_b = stubs("team_a"), stubs("team_b")
+    for stub in (stub_a, stub_b):
+        stub.kubelet_env, stub.kubelet_cwd = deployment.env, deployment.home
+    files = tmp_path / "kube-files"
+    files.mkdir()
+    configure_teams(deployment, {"team_a": stub_a.url, "team_b": stub_b.url}, files)
+    kubeconfig_b = files / "kubeconfig-team_b"
+    kubeconfig_b_text = kubeconfig_b.read_text()
+    kubeconfig_b.unlink()  # e.g. a secret not mounted yet: team_b's executor cannot start
+    deployment.migrate()
+    try:
+        for team in ("team_a", "team_b"):
+            deployment.write_dag(team, "etl.py", DAG)
+            deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+        deployment.start("scheduler", "scheduler")
+        deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+        deployment.airflow("dags", "trigger", "team_b:etl", "--run-id", "b1")
+        deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "a1")
+        deployment.wait_for(lambda: run_state(deployment, "team_a:etl", "a1") == "success", "team_a's run a1")
+        log_before = deployment.log_of("scheduler")
+        state_before = deployment.scalar("SELECT state FROM task_instance WHERE dag_id = 'team_b:etl'")
+
+        kubeconfig_b.write_text(kubeconfig_b_text)
+        deployment.wait_for(lambda: run_state(deployment, "team_b:etl", "b1") == "success",
+                            "team_b's run once its executor starts", timeout=180)
+    finally:
+        deployment.stop_all()
+        shutil.rmtree(short_tmp, ignore_errors=True)
+
+    assert "Executor b_k8s of team team_b failed in start" in log_before
+    assert state_before == "queued"
+    assert {pod["metadata"]["annotations"]["dag_id"] for pod in stub_b.created_pods()} == {"team_b:etl"}
+    assert "Executor b_k8s of team team_b works again (start)." in deployment.log_of("scheduler")
