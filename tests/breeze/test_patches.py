@@ -78,6 +78,24 @@ def test_check_reports_uncommitted_work_in_the_tree(project):
     assert "holds work not in the patches" in result.stderr
 
 
+def test_check_reports_new_files_the_trees_gitignore_would_drop(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    tree = project.work_tree(dist)
+    (tree / ".git" / "info" / "exclude").write_text("secrets.py\n__pycache__/\n")  # as core's .gitignore
+    (tree / "airflow" / "providers" / "fab" / "secrets.py").write_text("X = 1\n")
+    (tree / "airflow" / "providers" / "fab" / "__pycache__").mkdir(exist_ok=True)
+    (tree / "airflow" / "providers" / "fab" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"")
+
+    problems = patches.check(project, dist)
+
+    assert problems == [
+        f"work/providers/fab/airflow/providers/fab/secrets.py is ignored by git there (the sdist's .gitignore; "
+        f"`git -C work/providers/fab check-ignore -v airflow/providers/fab/secrets.py` names the rule), so no patch "
+        "can hold it: rename it"
+    ]
+
+
 def test_check_reports_commits_not_exported(project):
     dist = fab(project)
     patches.apply(project, dist)

@@ -330,7 +330,24 @@ def check(project: Project, dist: Dist) -> list[str]:
         )
     elif state is TreeState.STALE:
         info(f"    note: {tree} is older than the patch files; `./breeze patches apply` refreshes it")
+    for path in ignored_work(project.work_tree(dist)):
+        problems.append(
+            f"{tree}/{path} is ignored by git there (the sdist's .gitignore; `git -C {tree} check-ignore -v "
+            f"{path}` names the rule), so no patch can hold it: rename it"
+        )
     return problems
+
+
+def ignored_work(tree: Path) -> list[str]:
+    """Files git ignores in a work tree that look like work, not caches or bytecode."""
+    if not (tree / ".git").is_dir():
+        return []
+    ignored = git_text(tree, "ls-files", "--others", "--ignored", "--exclude-standard").splitlines()
+    return [
+        path for path in ignored
+        if not path.endswith((".pyc", ".pyo"))
+        and not any(part.startswith(".") or part == "__pycache__" for part in Path(path).parts)
+    ]
 
 
 def _author_env() -> dict[str, str]:
