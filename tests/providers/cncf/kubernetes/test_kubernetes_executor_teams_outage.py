@@ -25,71 +25,82 @@ DAG = """
 
 
 @pytest.fixture
-def stubs(tmp_path):
-    started: list[KubeApiStub] = []
+def kube_teams(make_deployment, tmp_path):
+    """A migrated two-team deployment, each team on its own API stub; ``start_stub`` (re)starts one."""
+    short_tmp = tempfile.mkdtemp(prefix="k8s-")  # AF_UNIX socket paths of multiprocessing must stay short
+    stubs: list[KubeApiStub] = []
+    deployments = []
 
-    def start(team: str, port: int = 0) -> KubeApiStub:
+    def start_stub(team: str, port: int = 0, kubelet: bool = True) -> KubeApiStub:
         stub = KubeApiStub(team, token=f"token-{team}", log_dir=tmp_path, port=port).start()
-        started.append(stub)
+        if kubelet:
+            stub.kubelet_env, stub.kubelet_cwd = deployments[0].env, deployments[0].home
+        stubs.append(stub)
         return stub
 
-    yield start
-    for stub in started:
+    def make(kubelet_b: bool = True, **config: str):
+        deployment = make_deployment(EXECUTORS, **config)
+        deployment.env["TMPDIR"] = short_tmp
+        deployments.append(deployment)
+        stub_a, stub_b = start_stub("team_a"), start_stub("team_b", kubelet=kubelet_b)
+        files = tmp_path / "kube-files"
+        files.mkdir()
+        configure_teams(deployment, {"team_a": stub_a.url, "team_b": stub_b.url}, files)
+        deployment.migrate()
+        return deployment, stub_a, stub_b, files
+
+    make.start_stub = start_stub
+    yield make
+    for deployment in deployments:
+        deployment.stop_all()  # before the stubs, whose connections the components hold
+    for stub in stubs:
         stub.stop()
+    shutil.rmtree(short_tmp, ignore_errors=True)
+
+
+def start_components(deployment) -> None:
+    for team in ("team_a", "team_b"):
+        deployment.write_dag(team, "etl.py", DAG)
+        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
 
 
 def run_state(deployment, dag_id: str, run_id: str) -> str | None:
     return deployment.scalar("SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r", d=dag_id, r=run_id)
 
 
-def test_a_teams_kubernetes_api_outage_does_not_stop_the_scheduler(make_deployment, stubs, tmp_path):
-    short_tmp = tempfile.mkdtemp(prefix="k8s-")  # AF_UNIX socket paths of multiprocessing must stay short
-    deployment = make_deployment(
-        EXECUTORS,
+def test_a_teams_kubernetes_api_outage_does_not_stop_the_scheduler(kube_teams):
+    # team_b's API server has no kubelet at first: its pod stays Pending, its task queued.
+    deployment, stub_a, stub_b, _ = kube_teams(
+        kubelet_b=False,
         scheduler__task_queued_timeout="20",
         scheduler__task_queued_timeout_check_interval="3",
         scheduler__orphaned_tasks_check_interval="3",
     )
-    deployment.env["TMPDIR"] = short_tmp
-    # team_b's API server has no kubelet at first: its pod stays Pending, its task queued.
-    stub_a, stub_b = stubs("team_a"), stubs("team_b")
-    stub_a.kubelet_env, stub_a.kubelet_cwd = deployment.env, deployment.home
-    files = tmp_path / "kube-files"
-    files.mkdir()
-    configure_teams(deployment, {"team_a": stub_a.url, "team_b": stub_b.url}, files)
-    deployment.migrate()
-    try:
-        for team in ("team_a", "team_b"):
-            deployment.write_dag(team, "etl.py", DAG)
-            deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
-        deployment.start("scheduler", "scheduler")
-        deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
-        deployment.airflow("dags", "trigger", "team_b:etl", "--run-id", "b1")
-        deployment.wait_for(stub_b.created_pods, "team_b's pod")
+    start_components(deployment)
+    deployment.airflow("dags", "trigger", "team_b:etl", "--run-id", "b1")
+    deployment.wait_for(stub_b.created_pods, "team_b's pod")
 
-        stub_b.stop()
-        deployment.wait_for(lambda: "b_k8s of team team_b failed in revoke_task" in deployment.log_of("scheduler"),
-                            "the stuck-in-queued check to fail on team_b's executor", timeout=120)
-        deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "a1")
-        deployment.wait_for(lambda: run_state(deployment, "team_a:etl", "a1") == "success", "team_a's run a1")
+    stub_b.stop()
+    deployment.wait_for(lambda: "b_k8s of team team_b failed in revoke_task" in deployment.log_of("scheduler"),
+                        "the stuck-in-queued check to fail on team_b's executor", timeout=120)
+    deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "a1")
+    deployment.wait_for(lambda: run_state(deployment, "team_a:etl", "a1") == "success", "team_a's run a1")
 
-        # A new scheduler adopts the orphaned task of team_b while its API is still down.
-        deployment.stop("scheduler")
-        deployment.start("scheduler-2", "scheduler")
-        deployment.wait_for(
-            lambda: "b_k8s of team team_b failed in try_adopt_task_instances" in deployment.log_of("scheduler-2"),
-            "the adoption to fail on team_b's executor", timeout=120)
-        deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "a2")
-        deployment.wait_for(lambda: run_state(deployment, "team_a:etl", "a2") == "success", "team_a's run a2")
-        state_during_outage = deployment.scalar("SELECT state FROM task_instance WHERE dag_id = 'team_b:etl'")
+    # A new scheduler adopts the orphaned task of team_b while its API is still down.
+    deployment.stop("scheduler")
+    deployment.start("scheduler-2", "scheduler")
+    deployment.wait_for(
+        lambda: "b_k8s of team team_b failed in try_adopt_task_instances" in deployment.log_of("scheduler-2"),
+        "the adoption to fail on team_b's executor", timeout=120)
+    deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "a2")
+    deployment.wait_for(lambda: run_state(deployment, "team_a:etl", "a2") == "success", "team_a's run a2")
+    state_during_outage = deployment.scalar("SELECT state FROM task_instance WHERE dag_id = 'team_b:etl'")
 
-        stub_b_back = stubs("team_b", port=stub_b.port)
-        stub_b_back.kubelet_env, stub_b_back.kubelet_cwd = deployment.env, deployment.home
-        deployment.wait_for(lambda: run_state(deployment, "team_b:etl", "b1") == "success",
-                            "team_b's run after its API is back", timeout=180)
-    finally:
-        deployment.stop_all()
-        shutil.rmtree(short_tmp, ignore_errors=True)
+    stub_b_back = kube_teams.start_stub("team_b", port=stub_b.port)
+    deployment.wait_for(lambda: run_state(deployment, "team_b:etl", "b1") == "success",
+                        "team_b's run after its API is back", timeout=180)
 
     assert state_during_outage == "queued"
     assert {pod["metadata"]["annotations"]["dag_id"] for pod in stub_b_back.created_pods()} == {"team_b:etl"}
@@ -98,38 +109,21 @@ def test_a_teams_kubernetes_api_outage_does_not_stop_the_scheduler(make_deployme
         assert "of team team_a failed" not in log
 
 
-def test_a_teams_executor_that_cannot_start_is_started_again_at_each_heartbeat(make_deployment, stubs, tmp_path):
-    short_tmp = tempfile.mkdtemp(prefix="k8s-")
-    deployment = make_deployment(EXECUTORS)
-    deployment.env["TMPDIR"] = short_tmp
-    stub_a, stub_b = stubs("team_a"), stubs("team_b")
-    for stub in (stub_a, stub_b):
-        stub.kubelet_env, stub.kubelet_cwd = deployment.env, deployment.home
-    files = tmp_path / "kube-files"
-    files.mkdir()
-    configure_teams(deployment, {"team_a": stub_a.url, "team_b": stub_b.url}, files)
+def test_a_teams_executor_that_cannot_start_is_started_again_at_each_heartbeat(kube_teams):
+    deployment, _, stub_b, files = kube_teams()
     kubeconfig_b = files / "kubeconfig-team_b"
     kubeconfig_b_text = kubeconfig_b.read_text()
     kubeconfig_b.unlink()  # e.g. a secret not mounted yet: team_b's executor cannot start
-    deployment.migrate()
-    try:
-        for team in ("team_a", "team_b"):
-            deployment.write_dag(team, "etl.py", DAG)
-            deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
-        deployment.start("scheduler", "scheduler")
-        deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
-        deployment.airflow("dags", "trigger", "team_b:etl", "--run-id", "b1")
-        deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "a1")
-        deployment.wait_for(lambda: run_state(deployment, "team_a:etl", "a1") == "success", "team_a's run a1")
-        log_before = deployment.log_of("scheduler")
-        state_before = deployment.scalar("SELECT state FROM task_instance WHERE dag_id = 'team_b:etl'")
+    start_components(deployment)
+    deployment.airflow("dags", "trigger", "team_b:etl", "--run-id", "b1")
+    deployment.airflow("dags", "trigger", "team_a:etl", "--run-id", "a1")
+    deployment.wait_for(lambda: run_state(deployment, "team_a:etl", "a1") == "success", "team_a's run a1")
+    log_before = deployment.log_of("scheduler")
+    state_before = deployment.scalar("SELECT state FROM task_instance WHERE dag_id = 'team_b:etl'")
 
-        kubeconfig_b.write_text(kubeconfig_b_text)
-        deployment.wait_for(lambda: run_state(deployment, "team_b:etl", "b1") == "success",
-                            "team_b's run once its executor starts", timeout=180)
-    finally:
-        deployment.stop_all()
-        shutil.rmtree(short_tmp, ignore_errors=True)
+    kubeconfig_b.write_text(kubeconfig_b_text)
+    deployment.wait_for(lambda: run_state(deployment, "team_b:etl", "b1") == "success",
+                        "team_b's run once its executor starts", timeout=180)
 
     assert "Executor b_k8s of team team_b failed in start" in log_before
     assert state_before == "queued"
