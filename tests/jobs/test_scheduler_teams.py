@@ -156,3 +156,47 @@ def test_a_team_executor_failing_its_heartbeat_does_not_stop_the_other_teams(mak
     log = deployment.log_of("scheduler")
     assert "Executor a_broken of team team_a failed in heartbeat; the other teams' executors carry on." in log
     assert "RuntimeError: broken on purpose" in log
+
+
+FAN_OUT_DAG = """
+    import time
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.python import PythonOperator
+
+    with DAG("fan", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        for i in range(3):
+            PythonOperator(task_id=f"t{i}", python_callable=lambda: time.sleep(8))
+"""
+
+
+def most_at_once(intervals: list[tuple]) -> int:
+    return max(sum(1 for start, end in intervals if start <= moment < end) for moment, _ in intervals)
+
+
+@pytest.mark.e2e
+def test_each_executor_has_its_own_slots(make_deployment):
+    deployment = make_deployment({
+        "team_a": [{"name": "a_local", "class": "LocalExecutor", "config": {"core": {"parallelism": "1"}}}],
+        "team_b": [{"name": "b_local", "class": "LocalExecutor"}],
+    })
+    for team in ("team_a", "team_b"):
+        deployment.write_dag(team, "fan.py", FAN_OUT_DAG)
+    deployment.migrate()
+    for team in ("team_a", "team_b"):
+        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+
+    deployment.airflow("dags", "trigger", "team_a:fan")
+    deployment.airflow("dags", "trigger", "team_b:fan")
+
+    assert deployment.wait_for_dag_run("team_a:fan", timeout=240) == "success"
+    assert deployment.wait_for_dag_run("team_b:fan") == "success"
+    ran = {team: deployment.rows("SELECT start_date, end_date FROM task_instance WHERE dag_id = :d", d=f"{team}:fan")
+           for team in ("team_a", "team_b")}
+    # team_a's executor has one slot; team_b's own slots are not taken by team_a's queue.
+    assert most_at_once(ran["team_a"]) == 1
+    assert most_at_once(ran["team_b"]) == 3
+    b_finished = max(end for _, end in ran["team_b"])
+    assert b_finished < max(end for _, end in ran["team_a"])
