@@ -218,6 +218,13 @@ class KubeApiStub:
         self.events.append((self._resource_version, event_type, copy.deepcopy(pod)))
         self._changed.notify_all()
 
+    def add_pod(self, namespace: str, body: dict, phase: str = "Pending") -> None:
+        """Create a pod as if a client had (without running it) and move it to ``phase``."""
+        code, created = self._create(namespace, body)
+        assert code == 201, created
+        if phase != "Pending":
+            self.set_phase(namespace, body["metadata"]["name"], phase)
+
     def set_phase(self, namespace: str, name: str, phase: str, exit_code: int | None = None) -> None:
         """Move a pod to ``phase`` (with a container status to match) and tell the watchers."""
         with self._changed:
