@@ -61,14 +61,14 @@ def processes_using(home: Path) -> list[str]:
 class Launcher:
     """One ``start-airflow`` process; its combined output goes to ``<home>/../launcher.out``."""
 
-    def __init__(self, home: Path, port: int):
+    def __init__(self, home: Path, port: int, *options: str):
         self.home = home
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.out = home.parent / "launcher.out"
         with self.out.open("w") as out:
             self.process = subprocess.Popen(
-                [*LAUNCHER, "--airflow-home", str(home), "--webserver-port", str(port)],
+                [*LAUNCHER, "--airflow-home", str(home), "--webserver-port", str(port), *options],
                 env=launcher_env(), cwd=BREEZE_ROOT, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
@@ -134,10 +134,10 @@ def world_searchable_dir():
 def start_launcher(world_searchable_dir: Path):
     launchers: list[Launcher] = []
 
-    def start(name: str = "first", home: Path | None = None) -> Launcher:
+    def start(name: str = "first", home: Path | None = None, options: tuple[str, ...] = ()) -> Launcher:
         run_dir = world_searchable_dir / name
         run_dir.mkdir()
-        launcher = Launcher(home or run_dir / "home", free_port())
+        launcher = Launcher(home or run_dir / "home", free_port(), *options)
         launchers.append(launcher)
         return launcher
 
@@ -159,26 +159,8 @@ def test_start_airflow_runs_the_example_dag_and_stops_cleanly_on_ctrl_c(start_la
     startup = time.monotonic() - started
 
     # The DAG from dev/dags is parsed by the standalone dag-processor and shows up in the REST API.
-    def dag_listed():
-        response = airflow.api("GET", "/dags", params={"dag_id_pattern": DAG_ID})
-        return response.status_code == 200 and any(d["dag_id"] == DAG_ID for d in response.json()["dags"])
-
-    airflow.wait_for(dag_listed, f"{DAG_ID} in GET /api/v1/dags", timeout=180)
-    response = airflow.api("PATCH", f"/dags/{DAG_ID}", params={"update_mask": "is_paused"}, json={"is_paused": False})
-    assert response.status_code == 200, response.text
-    assert response.json()["is_paused"] is False
-
-    response = airflow.api("POST", f"/dags/{DAG_ID}/dagRuns", json={})
-    assert response.status_code == 200, response.text
-    run_id = response.json()["dag_run_id"]
-
-    def run_finished():
-        state = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}").json().get("state")
-        return state if state in ("success", "failed") else None
-
-    assert airflow.wait_for(run_finished, f"dag run {run_id} to finish", timeout=240) == "success", (
-        airflow.diagnostics()
-    )
+    run_id, run_state = trigger_and_wait(airflow, DAG_ID)
+    assert run_state == "success", airflow.diagnostics()
     instances = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
     assert {ti["task_id"]: ti["state"] for ti in instances} == {"say_hello": "success", "greet": "success"}
 
@@ -230,6 +212,58 @@ def test_start_airflow_runs_the_example_dag_and_stops_cleanly_on_ctrl_c(start_la
     assert _port_is_free("127.0.0.1", state["postgres_port"])
     assert processes_using(airflow.home) == []
     print(f"startup {startup:.1f}s, stop {stop:.1f}s, total {time.monotonic() - started:.1f}s")
+
+
+def trigger_and_wait(airflow: Launcher, dag_id: str) -> tuple[str, str]:
+    """Wait until the REST API lists ``dag_id``, unpause and trigger it; the run's id and final state."""
+
+    def dag_listed():
+        response = airflow.api("GET", "/dags", params={"dag_id_pattern": dag_id})
+        return response.status_code == 200 and any(d["dag_id"] == dag_id for d in response.json()["dags"])
+
+    airflow.wait_for(dag_listed, f"{dag_id} in GET /api/v1/dags", timeout=180)
+    response = airflow.api("PATCH", f"/dags/{dag_id}", params={"update_mask": "is_paused"}, json={"is_paused": False})
+    assert response.status_code == 200, response.text
+    assert response.json()["is_paused"] is False
+    response = airflow.api("POST", f"/dags/{dag_id}/dagRuns", json={})
+    assert response.status_code == 200, response.text
+    run_id = response.json()["dag_run_id"]
+
+    def run_finished():
+        state = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}").json().get("state")
+        return state if state in ("success", "failed") else None
+
+    return run_id, airflow.wait_for(run_finished, f"dag run {run_id} of {dag_id} to finish", timeout=240)
+
+
+@pytest.mark.timeout(900)
+def test_start_airflow_with_teams_runs_each_teams_example_dag(start_launcher):
+    airflow = start_launcher(options=("--teams", "team_a,team_b"))
+    airflow.wait_for(lambda: "is running" in airflow.output(), "the banner", timeout=360)
+    output = airflow.output()
+    assert "is running (teams: team_a, team_b)" in output
+    team_dags = airflow.home / "team-dags"
+    assert f"DAG folder:  {team_dags} (one folder per team: team_a, team_b)" in output
+    state = json.loads((airflow.home / STATE_FILE).read_text())
+    assert set(state["groups"]) == {"scheduler", "webserver", "dag-processor-team_a", "dag-processor-team_b",
+                                    "triggerer-team_a", "triggerer-team_b"}
+
+    for team in ("team_a", "team_b"):
+        assert (team_dags / team / "example_teams_hello.py").is_file()
+        assert trigger_and_wait(airflow, f"{team}:{DAG_ID}")[1] == "success", airflow.diagnostics()
+    listed = airflow.api("GET", "/dags").json()["dags"]
+    assert sorted(d["dag_id"] for d in listed) == [f"team_a:{DAG_ID}", f"team_b:{DAG_ID}"]
+
+    airflow.process.send_signal(signal.SIGINT)
+    assert airflow.process.wait(60) == 0, airflow.diagnostics()
+    assert not [name for name, pgid in state["groups"].items() if group_alive(pgid)]
+
+
+def test_bad_team_names_are_a_usage_error():
+    result = subprocess.run([*LAUNCHER, "--teams", "team_a,x"], env=launcher_env(), cwd=BREEZE_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "argument --teams: 'x': team names are 3 to 50 characters" in result.stderr
 
 
 def test_unknown_option_is_a_usage_error():

@@ -143,10 +143,7 @@ def test_a_team_executor_failing_its_heartbeat_does_not_stop_the_other_teams(mak
                 EmptyOperator(task_id="noop")
         """)
     deployment.migrate()
-    for team in ("team_a", "team_b"):
-        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
-    deployment.start("scheduler", "scheduler")
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+    deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=2)
 
     deployment.airflow("dags", "trigger", "team_a:etl")
     deployment.airflow("dags", "trigger", "team_b:etl")
@@ -183,10 +180,7 @@ def test_each_executor_has_its_own_slots(make_deployment):
     for team in ("team_a", "team_b"):
         deployment.write_dag(team, "fan.py", FAN_OUT_DAG)
     deployment.migrate()
-    for team in ("team_a", "team_b"):
-        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
-    deployment.start("scheduler", "scheduler")
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+    deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=2)
 
     deployment.airflow("dags", "trigger", "team_a:fan")
     deployment.airflow("dags", "trigger", "team_b:fan")

@@ -105,6 +105,14 @@ class Deployment:
         self.processes[name] = process
         return process
 
+    def start_scheduler_and_processors(self, teams: tuple[str, ...], active_dags: int) -> None:
+        """Start one ``dag-processor --team`` per team and the scheduler; wait for the active DAGs."""
+        for team in teams:
+            self.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+        self.start("scheduler", "scheduler")
+        self.wait_for(lambda: self.scalar("SELECT count(*) FROM dag WHERE is_active") == active_dags,
+                      f"{active_dags} active DAGs")
+
     def log_of(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 

@@ -1,9 +1,9 @@
-"""``./breeze start-airflow``: run Airflow from the patched build on localhost (single team for now).
+"""``./breeze start-airflow``: run Airflow from the patched build on localhost, single- or multi-team.
 
 Runs inside ``.build/venv`` as ``python -m teams_breeze.start_airflow``. It starts an embedded PostgreSQL,
 migrates the metadata database, makes sure the ``admin`` user exists, then starts the scheduler,
-the standalone dag-processor, the triggerer and the webserver as child processes and supervises them
-until Ctrl-C (or until one of them dies). Airflow is configured only through ``AIRFLOW__*`` environment
+the standalone dag-processor, the triggerer and the webserver (with ``--teams``: one dag-processor and
+one triggerer per team) as child processes and supervises them until Ctrl-C (or until one of them dies). Airflow is configured only through ``AIRFLOW__*`` environment
 variables given to the child processes; no ``airflow.cfg`` is edited.
 """
 
@@ -34,7 +34,7 @@ from teams_breeze.services import PostgresServer, ServiceError, free_port
 DATABASE = "airflow"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin"
-COMPONENTS = ("scheduler", "dag-processor", "triggerer", "webserver")
+EXAMPLE_DAG = "example_teams_hello.py"
 STATE_FILE = "start-airflow.json"
 LOG_TAIL_LINES = 30
 API_AUTH_BACKENDS = "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session"
@@ -124,6 +124,21 @@ def _read_or_create(path: Path, make) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+def team_names(value: str) -> list[str]:
+    """``--teams``: comma-separated team names, checked by the fork's own rule."""
+    from airflow.teams.ids import team_name_problem
+
+    teams = [name.strip() for name in value.split(",") if name.strip()]
+    if not teams:
+        raise argparse.ArgumentTypeError("give at least one team name")
+    for name in teams:
+        if problem := team_name_problem(name):
+            raise argparse.ArgumentTypeError(f"{name!r}: {problem}")
+    if len(set(teams)) != len(teams):
+        raise argparse.ArgumentTypeError("a team name is given twice")
+    return teams
+
+
 @dataclass
 class Component:
     name: str
@@ -144,7 +159,13 @@ class Launcher:
         self.args = args
         self.home = Path(args.airflow_home).resolve()
         self.logs = self.home / "logs"
-        self.dags_folder = Path(args.dags_folder).resolve()
+        self.teams: list[str] = args.teams or []
+        default_dags = project.root / "dev" / "dags"
+        if args.dags_folder:
+            self.dags_folder = Path(args.dags_folder).resolve()
+        else:
+            self.dags_folder = self.home / "team-dags" if self.teams else default_dags
+        self.example_dag = default_dags / EXAMPLE_DAG
         self.python = sys.executable
         self.postgres: PostgresServer | None = None
         self.components: list[Component] = []
@@ -178,9 +199,22 @@ class Launcher:
             self.home.mkdir(parents=True)
             self.home.chmod(0o755)  # PostgreSQL runs as 'nobody' under root and keeps its data below
         self.logs.mkdir(exist_ok=True)
+        if self.teams and not self.args.dags_folder:
+            self._seed_team_dags()
         if not self.dags_folder.is_dir():
             raise BreezeError(f"DAG folder {self.dags_folder} does not exist")
+        for team in self.teams:
+            if not (self.dags_folder / team).is_dir():
+                raise BreezeError(f"DAG folder {self.dags_folder / team} of team {team!r} does not exist")
         self._stop_leftovers()
+
+    def _seed_team_dags(self) -> None:
+        """Each new team folder below AIRFLOW_HOME/team-dags starts with the example DAG."""
+        for team in self.teams:
+            folder = self.dags_folder / team
+            if not folder.exists():
+                folder.mkdir(parents=True)
+                (folder / EXAMPLE_DAG).write_text(self.example_dag.read_text())
 
     def _state_path(self) -> Path:
         return self.home / STATE_FILE
@@ -280,7 +314,8 @@ class Launcher:
             PATH=venv_bin + os.pathsep + env.get("PATH", ""),
             PYTHONUNBUFFERED="1",
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=sql_alchemy_conn,
-            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__EXECUTOR=self._executor_setting(),
+            AIRFLOW__CORE__MULTI_TEAM=str(bool(self.teams)),
             AIRFLOW__CORE__LOAD_EXAMPLES=str(self.args.load_example_dags),
             AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
             AIRFLOW__CORE__FERNET_KEY=fernet_key,
@@ -305,6 +340,11 @@ class Launcher:
             info("    note: these AIRFLOW__* variables from your environment stay in effect: " + ", ".join(kept))
         self.env = env
         return env
+
+    def _executor_setting(self) -> str:
+        if not self.teams:
+            return "LocalExecutor"
+        return json.dumps({team: [{"name": f"{team}_local", "class": "LocalExecutor"}] for team in self.teams})
 
     # ---- one-shot airflow commands ---------------------------------------------------------------
 
@@ -351,19 +391,30 @@ class Launcher:
 
     # ---- long-running components -----------------------------------------------------------------
 
+    def component_commands(self) -> dict[str, tuple[list[str], dict[str, str]]]:
+        """Each component's ``airflow`` arguments and extra environment: per team with ``--teams``."""
+        commands: dict[str, tuple[list[str], dict[str, str]]] = {"scheduler": (["scheduler"], {})}
+        if not self.teams:
+            commands["dag-processor"] = (["dag-processor"], {})
+            commands["triggerer"] = (["triggerer"], {})
+        for team in self.teams:
+            commands[f"dag-processor-{team}"] = (["dag-processor", "--team", team], {})
+            # Each triggerer serves its trigger logs on its own port.
+            port = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+            commands[f"triggerer-{team}"] = (["triggerer", "--team", team], port)
+        commands["webserver"] = (
+            ["webserver", "--port", str(self.args.webserver_port), "--hostname", self.args.hostname], {}
+        )
+        return commands
+
     def start_components(self) -> None:
-        commands = {
-            "scheduler": ["scheduler"],
-            "dag-processor": ["dag-processor"],
-            "triggerer": ["triggerer"],
-            "webserver": ["webserver", "--port", str(self.args.webserver_port), "--hostname", self.args.hostname],
-        }
-        info("==> Starting " + ", ".join(COMPONENTS))
-        for name in COMPONENTS:
-            component = Component(name, [self.python, "-m", "airflow", *commands[name]], self.logs / f"{name}.log")
+        commands = self.component_commands()
+        info("==> Starting " + ", ".join(commands))
+        for name, (airflow_args, extra_env) in commands.items():
+            component = Component(name, [self.python, "-m", "airflow", *airflow_args], self.logs / f"{name}.log")
             with component.log.open("w") as out:
                 component.process = subprocess.Popen(
-                    component.command, env=self.env, cwd=self.home, stdin=subprocess.DEVNULL,
+                    component.command, env=self.env | extra_env, cwd=self.home, stdin=subprocess.DEVNULL,
                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                 )
             self.components.append(component)
@@ -409,15 +460,17 @@ class Launcher:
 
     def print_banner(self) -> None:
         port = self.args.webserver_port
-        logs = ", ".join(f"{name}.log" for name in COMPONENTS)
+        logs = ", ".join(f"{component.name}.log" for component in self.components)
+        mode = f"teams: {', '.join(self.teams)}" if self.teams else "single team"
+        folders = f" (one folder per team: {', '.join(self.teams)})" if self.teams else ""
         assert self.postgres is not None
         banner = f"""
-Airflow {dist_version('apache-airflow')} is running (single team).
+Airflow {dist_version('apache-airflow')} is running ({mode}).
 
   Web UI:      http://localhost:{port}
   Login:       {ADMIN_USER} / {ADMIN_PASSWORD}
   REST API:    http://localhost:{port}/api/v1 (basic auth)
-  DAG folder:  {self.dags_folder}{'  (+ example DAGs)' if self.args.load_example_dags else ''}
+  DAG folder:  {self.dags_folder}{folders}{'  (+ example DAGs)' if self.args.load_example_dags else ''}
   AIRFLOW_HOME {self.home}
   Logs:        {self.logs}/  ({logs}; task logs below dag_id=*/)
   PostgreSQL:  127.0.0.1:{self.postgres.port}, database {DATABASE!r}, user postgres (log: {self.postgres.log})
@@ -528,7 +581,8 @@ def parser(project: Project) -> argparse.ArgumentParser:
         prog="breeze start-airflow",
         description="Start Airflow from the patched build in .build/venv: embedded PostgreSQL, then the "
         "scheduler (LocalExecutor), a standalone dag-processor, the triggerer and the webserver, each "
-        "logging to AIRFLOW_HOME/logs/<component>.log. Ctrl-C stops everything.",
+        "logging to AIRFLOW_HOME/logs/<component>.log. With --teams: a multi-team deployment. Ctrl-C "
+        "stops everything.",
     )
     result.add_argument(
         "--airflow-home", default=str(project.build / "airflow-home"),
@@ -545,7 +599,14 @@ def parser(project: Project) -> argparse.ArgumentParser:
         "--load-example-dags", action="store_true", help="also load Airflow's example DAGs (default: off)"
     )
     result.add_argument(
-        "--dags-folder", default=str(project.root / "dev" / "dags"), help="DAG folder (default: dev/dags)"
+        "--dags-folder", default=None,
+        help="DAG folder (default: dev/dags; with --teams AIRFLOW_HOME/team-dags, whose new team folders "
+        "start with the example DAG); with --teams it holds one folder per team",
+    )
+    result.add_argument(
+        "--teams", type=team_names, default=None, metavar="TEAM[,TEAM...]",
+        help="run a multi-team deployment ([core] multi_team): one LocalExecutor, dag-processor --team "
+        "and triggerer --team per team",
     )
     result.add_argument(
         "--startup-timeout", type=float, default=300,

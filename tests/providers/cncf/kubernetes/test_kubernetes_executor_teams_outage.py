@@ -61,9 +61,7 @@ def kube_teams(make_deployment, tmp_path):
 def start_components(deployment) -> None:
     for team in ("team_a", "team_b"):
         deployment.write_dag(team, "etl.py", DAG)
-        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
-    deployment.start("scheduler", "scheduler")
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "DAGs")
+    deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=2)
 
 
 def run_state(deployment, dag_id: str, run_id: str) -> str | None:
