@@ -198,7 +198,7 @@ def test_the_dag_page_and_datasets_views_work_with_team_ids(deployment):
     datasets = session.get(f"{deployment.url}/object/datasets_summary")
     dependencies = session.get(f"{deployment.url}/object/dataset_dependencies")
     dependency_page = session.get(f"{deployment.url}/dag-dependencies")
-    next_run = session.get(f"{deployment.url}/object/next_run_datasets/team_c:consume")
+    next_run = session.get(f"{deployment.url}/object/next_run_datasets/team_b:consume")
     dataset_api = requests.get(f"{deployment.url}/api/v1/datasets/s3%3A%2F%2Fshared%2Forders", auth=("bob", "bob"))
 
     assert dag_page.status_code == 200 and "Triggerable by teams: team_a" in dag_page.text

@@ -1,0 +1,139 @@
+"""Team visibility with FabTeamRolesAuthManager in a real webserver: a user sees and acts on the DAGs of
+its teams only (roles ``team:<team or glob>``), in the REST API and in the UI (patch teams-ui-visibility).
+Users: alice (User, team:team_a), bob (User, team:team_b), carol (Admin, team:*), dave (User, no team)."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.test_utils.deployment import local_executors
+
+pytestmark = pytest.mark.e2e
+
+AUTH_MANAGER = "airflow.teams.fab_auth_manager.FabTeamRolesAuthManager"
+DAG = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.empty import EmptyOperator
+
+    with DAG("etl", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        EmptyOperator(task_id="noop")
+"""
+USERS = {"alice": ("User", "team:team_a"), "bob": ("User", "team:team_b"), "carol": ("Admin", "team:*"),
+         "dave": ("User", None)}
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory, postgres_server):
+    from tests.test_utils.deployment import Deployment
+
+    root = tmp_path_factory.mktemp("visibility")
+    database = postgres_server.create_database(f"e2e_visibility_{root.name.replace('-', '_')}")
+    deployment = Deployment(root, database, local_executors("team_a", "team_b"), core__auth_manager=AUTH_MANAGER,
+                            api__auth_backends="airflow.api.auth.backend.basic_auth", webserver__workers="1")
+    for team in ("team_a", "team_b"):
+        deployment.write_dag(team, "etl.py", DAG)
+        deployment.write_dag(team, f"broken_{team}.py", "from airflow import DAG\nraise RuntimeError('broken on purpose')\n")
+    deployment.migrate()
+    deployment.airflow("sync-perm")  # creates the default roles (User, Viewer, ...)
+    for role in ("team:team_a", "team:team_b", "team:*"):
+        deployment.airflow("roles", "create", role)
+    for user, (role, team_role) in USERS.items():
+        deployment.create_user(user, role)
+        if team_role:
+            deployment.airflow("users", "add-role", "--username", user, "--role", team_role)
+    for team in ("team_a", "team_b"):
+        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+    deployment.start_webserver()
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2
+                        and deployment.scalar("SELECT count(*) FROM import_error") == 2, "DAGs and import errors")
+    deployment.wait_for_webserver()
+    yield deployment
+    deployment.stop_all()
+
+
+def api(deployment, user: str, path: str, method: str = "GET", **kwargs) -> requests.Response:
+    return requests.request(method, f"{deployment.url}/api/v1{path}", auth=(user, user), timeout=30, **kwargs)
+
+
+def listed_dags(deployment, user: str) -> list[str]:
+    response = api(deployment, user, "/dags")
+    assert response.status_code == 200, response.text
+    return sorted(dag["dag_id"] for dag in response.json()["dags"])
+
+
+def test_the_rest_api_lists_only_the_users_teams_dags(deployment):
+    assert listed_dags(deployment, "alice") == ["team_a:etl"]
+    assert listed_dags(deployment, "bob") == ["team_b:etl"]
+    assert listed_dags(deployment, "carol") == ["team_a:etl", "team_b:etl"]
+    # As upstream for a user without any readable DAG: the list itself is refused.
+    assert api(deployment, "dave", "/dags").status_code == 403
+
+
+def test_another_teams_dag_cannot_be_read_or_triggered(deployment):
+    assert api(deployment, "alice", "/dags/team_b:etl").status_code == 403
+    assert api(deployment, "alice", "/dags/team_b:etl/dagRuns").status_code == 403
+    refused = api(deployment, "alice", "/dags/team_b:etl/dagRuns", "POST", json={"dag_run_id": "by_alice"})
+    allowed = api(deployment, "bob", "/dags/team_b:etl/dagRuns", "POST", json={"dag_run_id": "by_bob"})
+
+    assert refused.status_code == 403
+    assert allowed.status_code == 200, allowed.text
+    assert deployment.rows("SELECT run_id FROM dag_run WHERE dag_id = 'team_b:etl'") == [("by_bob",)]
+    assert api(deployment, "bob", "/dags/team_b:etl").status_code == 200
+    assert api(deployment, "alice", "/dags/team_b:etl/dagRuns/by_bob/taskInstances").status_code == 403
+    assert api(deployment, "bob", "/dags/team_b:etl/dagRuns/by_bob/taskInstances").status_code == 200
+    clear = {"dry_run": True, "reset_dag_runs": False, "only_failed": False}
+    assert api(deployment, "alice", "/dags/team_b:etl/clearTaskInstances", "POST", json=clear).status_code == 403
+    assert api(deployment, "bob", "/dags/team_b:etl/clearTaskInstances", "POST", json=clear).status_code == 200
+    assert api(deployment, "carol", "/dags/team_b:etl/dagRuns").json()["total_entries"] == 1
+
+
+def test_import_errors_of_other_teams_stay_hidden(deployment):
+    def files(user: str) -> set[str]:
+        response = api(deployment, user, "/importErrors")
+        assert response.status_code == 200, response.text
+        return {error["filename"].rsplit("/", 1)[-1] for error in response.json()["import_errors"]}
+
+    assert files("carol") == {"broken_team_a.py", "broken_team_b.py"}
+    assert "broken_team_b.py" not in files("alice")
+    assert "broken_team_a.py" not in files("bob")
+
+
+def test_the_ui_shows_only_the_users_teams(deployment):
+    alice = deployment.login("alice", "alice")
+
+    home = alice.get(f"{deployment.url}/home")
+    runs = alice.get(f"{deployment.url}/dagrun/list/")
+    instances = alice.get(f"{deployment.url}/taskinstance/list/")
+    own_grid = alice.get(f"{deployment.url}/dags/team_a:etl/grid")
+    other_grid = alice.get(f"{deployment.url}/dags/team_b:etl/grid", allow_redirects=False)
+    other_data = alice.get(f"{deployment.url}/object/grid_data", params={"dag_id": "team_b:etl"},
+                           allow_redirects=False)
+
+    assert home.status_code == 200 and "team_a:etl" in home.text
+    assert "team_b:etl" not in home.text and "broken_team_b.py" not in home.text
+    assert runs.status_code == 200 and "team_b:etl" not in runs.text
+    assert instances.status_code == 200 and "team_b:etl" not in instances.text
+    assert own_grid.status_code == 200
+    assert other_grid.status_code in (302, 403) and "team_b:etl" not in other_grid.headers.get("Location", "")
+    assert other_data.status_code in (302, 403)
+    carol_home = deployment.login("carol", "carol").get(f"{deployment.url}/home").text
+    assert "team_a:etl" in carol_home and "team_b:etl" in carol_home and "broken_team_b.py" in carol_home
+
+
+def test_team_roles_change_nothing_without_multi_team(make_deployment):
+    deployment = make_deployment(None, core__auth_manager=AUTH_MANAGER,
+                                 api__auth_backends="airflow.api.auth.backend.basic_auth", webserver__workers="1")
+    deployment.write_dag(None, "etl.py", DAG)
+    deployment.migrate()
+    deployment.airflow("sync-perm")
+    deployment.airflow("dags", "reserialize")
+    deployment.airflow("roles", "create", "team:team_a")
+    deployment.create_user("alice", "User")
+    deployment.airflow("users", "add-role", "--username", "alice", "--role", "team:team_a")
+    deployment.start_webserver()
+    deployment.wait_for_webserver()
+
+    assert listed_dags(deployment, "alice") == ["etl"]
+    assert api(deployment, "alice", "/dags/etl").status_code == 200
