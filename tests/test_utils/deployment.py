@@ -167,7 +167,8 @@ class Deployment:
     def assert_running(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:
-                raise AssertionError(f"{name} exited with {process.returncode}:\n{self.log_of(name)[-4000:]}")
+                summary = f"{name} exited with {process.returncode}"
+                raise AssertionError(f"{summary}:\n{self.log_of(name)[-4000:]}\n--- {summary}")
 
     # ---- database -------------------------------------------------------------------------------
 
@@ -187,8 +188,9 @@ class Deployment:
             if result := condition():
                 return result
             time.sleep(1)
+        summary = f"timed out after {timeout}s waiting for {what}"
         logs = "\n".join(f"--- {name} ---\n{self.log_of(name)[-3000:]}" for name in self.processes)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
+        raise AssertionError(f"{summary}\n{logs}\n--- {summary}")  # last too: CI output is often cut
 
     def wait_for_dag_run(self, dag_id: str, states=("success", "failed"), timeout: float = 150) -> str:
         return self.wait_for(

@@ -137,7 +137,7 @@ class KubeApiStub:
     """A fake Kubernetes API server for one cluster (one per team in the tests)."""
 
     def __init__(self, name: str, *, token: str | None = None, kubelet_env: dict[str, str] | None = None,
-                 kubelet_cwd: Path | None = None, log_dir: Path | None = None, port: int = 0):
+                 kubelet_cwd: Path | None = None, log_dir: Path | None = None):
         self.name = name
         self.token = token
         self.kubelet_env = kubelet_env
@@ -150,8 +150,9 @@ class KubeApiStub:
         self._resource_version = 1000
         self._changed = threading.Condition()
         self._stopping = False
+        self._down = False
         self._connections: set[socket.socket] = set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"kube-api-{name}", daemon=True)
 
@@ -177,13 +178,28 @@ class KubeApiStub:
         for process in processes:
             _kill(process)
         self._server.shutdown()
+        self._drop_connections()
+        self._server.server_close()
+        self._thread.join(10)
+
+    def go_down(self) -> None:
+        """An API outage until :meth:`come_back`: open connections (watches too) and new requests are
+        dropped without a response. The port stays bound, so nothing else can take it meanwhile."""
+        with self._changed:
+            self._down = True
+            self._changed.notify_all()
+        self._drop_connections()
+
+    def come_back(self) -> None:
+        with self._changed:
+            self._down = False
+
+    def _drop_connections(self) -> None:
         for connection in list(self._connections):
             try:
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        self._server.server_close()
-        self._thread.join(10)
 
     def __enter__(self) -> KubeApiStub:
         return self.start()
@@ -360,9 +376,11 @@ class KubeApiStub:
                     handler.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                 handler.wfile.flush()
                 with self._changed:
-                    while position == len(self.events) and not self._stopping and time.monotonic() < deadline:
+                    while (position == len(self.events) and not (self._stopping or self._down)
+                           and time.monotonic() < deadline):
                         self._changed.wait(min(1.0, max(deadline - time.monotonic(), 0.01)))
-                    if self._stopping:
+                    if self._stopping or self._down:
+                        handler.close_connection = True
                         return
                     if position == len(self.events):  # timeoutSeconds reached: end the stream cleanly
                         handler.wfile.write(b"0\r\n\r\n")
@@ -421,6 +439,9 @@ class KubeApiStub:
                     body = raw.decode(errors="replace")
                 authorization = self.headers.get("Authorization")
                 with stub._changed:
+                    if stub._down:
+                        self.close_connection = True
+                        return
                     stub.requests.append(Request(method, parts.path, query, body, authorization))
                 if stub.token and authorization != f"Bearer {stub.token}":
                     return self._json(401, status(401, "Unauthorized", "Unauthorized"))
