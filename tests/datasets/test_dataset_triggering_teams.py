@@ -1,8 +1,9 @@
 """Cross-team dataset and direct triggering, enforced by a real scheduler on PostgreSQL (patch teams-datasets).
 
 Teams A, B and C share the dataset ``s3://shared/orders``. A produces it; consumers in every team
-decide with ``allow_triggering_by_teams`` who may trigger them. A webserver takes dataset events
-posted by a user of team B (roles name the teams: FabTeamRolesAuthManager).
+decide with ``allow_triggering_by_teams`` who may trigger them, and who may clear their tasks through an
+ExternalTaskMarker. A webserver takes dataset events posted by a user of team B and clears by a user of
+team A (roles name the teams: FabTeamRolesAuthManager).
 """
 
 from __future__ import annotations
@@ -51,8 +52,18 @@ TARGET = """
     from airflow import DAG
     from airflow.operators.empty import EmptyOperator
 
-    with DAG("target", schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_triggering_by_teams={allow!r}):
+    with DAG({dag_id!r}, schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_triggering_by_teams={allow!r}):
         EmptyOperator(task_id="noop")
+"""
+
+MARKERS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.sensors.external_task import ExternalTaskMarker
+
+    with DAG("mark", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        ExternalTaskMarker(task_id="to_b", external_dag_id="team_b:cleared", external_task_id="noop")
+        ExternalTaskMarker(task_id="to_c", external_dag_id="team_c:cleared", external_task_id="noop")
 """
 
 
@@ -75,17 +86,20 @@ def deployment(tmp_path_factory, postgres_server):
         ("consume", orders, ["team_a"]), ("consume_api", api, None)]))
     deployment.write_dag("team_c", "consume.py", CONSUMERS.format(consumers=[
         ("consume", orders, None), ("consume_glob", orders, ["team_*"]), ("consume_api", api, ["team_a"])]))
-    deployment.write_dag("team_b", "target.py", TARGET.format(allow=["team_a"]))
-    deployment.write_dag("team_c", "target.py", TARGET.format(allow=None))
+    deployment.write_dag("team_a", "mark.py", MARKERS)
+    for dag_id in ("target", "cleared"):
+        deployment.write_dag("team_b", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=["team_a"]))
+        deployment.write_dag("team_c", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=None))
     deployment.migrate()
-    deployment.airflow("roles", "create", "team:team_b")
-    deployment.create_user("bob")
-    deployment.airflow("users", "add-role", "--username", "bob", "--role", "team:team_b")
+    for user, team in (("alice", "team_a"), ("bob", "team_b")):
+        deployment.airflow("roles", "create", f"team:{team}")
+        deployment.create_user(user)
+        deployment.airflow("users", "add-role", "--username", user, "--role", f"team:{team}")
     for team in ("team_a", "team_b", "team_c"):
         deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
     deployment.start("scheduler", "scheduler")
     deployment.start_webserver()
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 12, "the DAGs")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 15, "the DAGs")
     deployment.wait_for_webserver()
     yield deployment
     deployment.stop_all()
@@ -189,6 +203,30 @@ def test_direct_triggering_across_teams_needs_the_targets_permission(deployment)
     assert runs(deployment, "team_c:target") == []
     log = _task_logs(deployment, "team_a:trigger_c")
     assert "TriggerDeniedError: Team 'team_a' may not trigger DAG 'team_c:target'" in log
+
+
+def test_clearing_through_an_external_task_marker_needs_the_other_teams_permission(deployment):
+    for dag_id in ("team_a:mark", "team_b:cleared", "team_c:cleared"):
+        deployment.airflow("dags", "trigger", dag_id, "--run-id", "marked", "--exec-date", "2024-02-01T00:00:00+00:00")
+        assert deployment.wait_for_dag_run(dag_id) == "success"
+
+    def clear(task_id: str) -> requests.Response:
+        body = {"dry_run": False, "task_ids": [task_id], "include_subdags": True, "only_failed": False,
+                "reset_dag_runs": False}
+        return requests.post(f"{deployment.url}/api/v1/dags/team_a:mark/clearTaskInstances", json=body,
+                             auth=("alice", "alice"), timeout=30)
+
+    allowed, refused = clear("to_b"), clear("to_c")
+
+    assert allowed.status_code == 200, allowed.text
+    cleared = {(ti["dag_id"], ti["task_id"]) for ti in allowed.json()["task_instances"]}
+    assert cleared == {("team_a:mark", "to_b"), ("team_b:cleared", "noop")}
+    assert refused.status_code == 403, refused.text
+    assert ("ExternalTaskMarker 'to_c' of 'team_a:mark' may not clear tasks of 'team_c:cleared': team_a is another "
+            "team and the DAG sets no allow_triggering_by_teams") in refused.json()["detail"]
+    states = deployment.rows("SELECT dag_id, task_id, state FROM task_instance WHERE task_id IN ('to_c', 'noop') "
+                             "AND dag_id IN ('team_a:mark', 'team_c:cleared') ORDER BY dag_id")
+    assert states == [("team_a:mark", "to_c", "success"), ("team_c:cleared", "noop", "success")]
 
 
 def test_the_dag_page_and_datasets_views_work_with_team_ids(deployment):
