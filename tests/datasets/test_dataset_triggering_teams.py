@@ -91,7 +91,7 @@ def deployment(tmp_path_factory, postgres_server):
         deployment.write_dag("team_b", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=["team_a"]))
         deployment.write_dag("team_c", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=None))
     deployment.migrate()
-    for user, team in (("alice", "team_a"), ("bob", "team_b")):
+    for user, team in (("alice", "team_a"), ("bob", "team_b"), ("carol", "*")):
         deployment.airflow("roles", "create", f"team:{team}")
         deployment.create_user(user)
         deployment.airflow("users", "add-role", "--username", user, "--role", f"team:{team}")
@@ -234,18 +234,46 @@ def test_the_dag_page_and_datasets_views_work_with_team_ids(deployment):
 
     dag_page = session.get(f"{deployment.url}/dags/team_b:consume/grid")
     datasets = session.get(f"{deployment.url}/object/datasets_summary")
-    dependencies = session.get(f"{deployment.url}/object/dataset_dependencies")
-    dependency_page = session.get(f"{deployment.url}/dag-dependencies")
     next_run = session.get(f"{deployment.url}/object/next_run_datasets/team_b:consume")
-    dataset_api = requests.get(f"{deployment.url}/api/v1/datasets/s3%3A%2F%2Fshared%2Forders", auth=("bob", "bob"))
 
     assert dag_page.status_code == 200 and "Triggerable by teams: team_a" in dag_page.text
     assert datasets.status_code == 200 and "s3://shared/orders" in datasets.text
-    assert dependencies.status_code == 200 and "dag:team_b:consume" in dependencies.text
-    assert dependency_page.status_code == 200 and "team_b:consume" in dependency_page.text
     assert next_run.status_code == 200 and "s3://shared/orders" in next_run.text
-    consumers = {d["dag_id"] for d in dataset_api.json()["consuming_dags"]}
-    assert {"team_a:consume", "team_b:consume", "team_c:consume", "team_c:consume_glob"} == consumers
+
+
+def dataset_references(deployment, user: str) -> tuple[set[str], set[str]]:
+    """The consuming DAGs and producing tasks of s3://shared/orders that ``user`` sees in the REST API."""
+    response = requests.get(f"{deployment.url}/api/v1/datasets/s3%3A%2F%2Fshared%2Forders", auth=(user, user))
+    assert response.status_code == 200, response.text
+    listed = requests.get(f"{deployment.url}/api/v1/datasets?uri_pattern=orders", auth=(user, user)).json()
+    assert listed["datasets"] == [response.json()]
+    dataset = response.json()
+    return ({d["dag_id"] for d in dataset["consuming_dags"]},
+            {f"{t['dag_id']}.{t['task_id']}" for t in dataset["producing_tasks"]})
+
+
+def test_shared_views_show_only_the_dags_the_user_may_read(deployment):
+    assert dataset_references(deployment, "carol") == (
+        {"team_a:consume", "team_b:consume", "team_c:consume", "team_c:consume_glob"}, {"team_a:produce.produce"})
+    assert dataset_references(deployment, "bob") == ({"team_b:consume"}, set())
+
+    def graphs(user: str) -> tuple[str, set[str]]:
+        session = deployment.login(user, user)
+        page = session.get(f"{deployment.url}/dag-dependencies")
+        dataset_graph = session.get(f"{deployment.url}/object/dataset_dependencies")
+        assert page.status_code == 200 and dataset_graph.status_code == 200
+        return page.text, {node["id"] for node in dataset_graph.json()["nodes"]}
+
+    carol_page, carol_nodes = graphs("carol")
+    bob_page, bob_nodes = graphs("bob")
+
+    # carol sees team A's trigger of team_b:target and every consumer; bob only team B's DAGs.
+    assert "dag:team_a:trigger_b" in carol_page and "team_b:target" in carol_page
+    assert {"dag:team_a:produce", "dag:team_c:consume", "dataset:s3://shared/orders"} <= carol_nodes
+    assert "team_b:target" in bob_page
+    assert "team_a:" not in bob_page and "team_c:" not in bob_page
+    assert {"dag:team_b:consume", "dataset:s3://shared/orders"} <= bob_nodes
+    assert {node for node in bob_nodes if node.startswith("dag:")} == {"dag:team_b:consume", "dag:team_b:consume_api"}
 
 
 def test_without_multi_team_dataset_scheduling_is_unchanged(make_deployment):
