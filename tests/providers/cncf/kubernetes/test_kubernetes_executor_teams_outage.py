@@ -68,7 +68,6 @@ def run_state(deployment, dag_id: str, run_id: str) -> str | None:
     return deployment.scalar("SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r", d=dag_id, r=run_id)
 
 
-@pytest.mark.timeout(600)
 def test_a_teams_kubernetes_api_outage_does_not_stop_the_scheduler(kube_teams):
     # team_b's API server has no kubelet at first: its pod stays Pending, its task queued. The queued
     # timeout leaves team_a's tasks, which start at once, ample time on a slow machine.
