@@ -4,6 +4,7 @@ Each :class:`KubeApiStub` is a threaded HTTP server on 127.0.0.1 that records ev
 pods in memory. With ``kubelet_env`` it also acts as a mini-kubelet: a created pod's container runs as
 a local process (``command`` + ``args``, with ``kubelet_env`` plus the container's literal ``env``), and
 the pod goes Pending -> Running -> Succeeded/Failed, which watchers see as MODIFIED events.
+:meth:`KubeApiStub.go_down` and :meth:`KubeApiStub.come_back` simulate an API outage.
 
 Not a real API server: no admission, RBAC, defaulting, validation, scheduling or images.
 """
