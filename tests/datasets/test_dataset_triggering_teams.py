@@ -242,14 +242,18 @@ def test_the_dag_page_and_datasets_views_work_with_team_ids(deployment):
 
 
 def dataset_references(deployment, user: str) -> tuple[set[str], set[str]]:
-    """The consuming DAGs and producing tasks of s3://shared/orders that ``user`` sees in the REST API."""
+    """The consuming DAGs and producing tasks of s3://shared/orders that ``user`` sees in the REST API,
+    the same in the dataset's own endpoint and in the list of datasets."""
+    def references(dataset: dict) -> tuple[set[str], set[str]]:
+        return ({d["dag_id"] for d in dataset["consuming_dags"]},
+                {f"{t['dag_id']}.{t['task_id']}" for t in dataset["producing_tasks"]})
+
     response = requests.get(f"{deployment.url}/api/v1/datasets/s3%3A%2F%2Fshared%2Forders", auth=(user, user))
-    assert response.status_code == 200, response.text
-    listed = requests.get(f"{deployment.url}/api/v1/datasets?uri_pattern=orders", auth=(user, user)).json()
-    assert listed["datasets"] == [response.json()]
-    dataset = response.json()
-    return ({d["dag_id"] for d in dataset["consuming_dags"]},
-            {f"{t['dag_id']}.{t['task_id']}" for t in dataset["producing_tasks"]})
+    listed = requests.get(f"{deployment.url}/api/v1/datasets?uri_pattern=orders", auth=(user, user))
+    assert response.status_code == 200 and listed.status_code == 200, (response.text, listed.text)
+    [in_list] = listed.json()["datasets"]
+    assert references(in_list) == references(response.json())
+    return references(response.json())
 
 
 def test_shared_views_show_only_the_dags_the_user_may_read(deployment):
