@@ -3,8 +3,9 @@
 Runs inside ``.build/venv`` as ``python -m teams_breeze.start_airflow``. It starts an embedded PostgreSQL,
 migrates the metadata database, makes sure the ``admin`` user exists, then starts the scheduler,
 the standalone dag-processor, the triggerer and the webserver (with ``--teams``: one dag-processor and
-one triggerer per team) as child processes and supervises them until Ctrl-C (or until one of them dies). Airflow is configured only through ``AIRFLOW__*`` environment
-variables given to the child processes; no ``airflow.cfg`` is edited.
+one triggerer per team) as child processes and supervises them until Ctrl-C (or until one of them
+dies). Airflow is configured only through ``AIRFLOW__*`` environment variables given to the child
+processes; no ``airflow.cfg`` is edited.
 """
 
 from __future__ import annotations
