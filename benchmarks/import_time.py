@@ -54,9 +54,10 @@ FORK_TOML = ROOT / "fork.toml"
 FORK_VENV = ROOT / ".build" / "venv"
 VANILLA_VENV = ROOT / ".build" / "vanilla-venv"
 RUNTIME_REQUIREMENTS = "dev/requirements/runtime.txt"
+INSTALL_BUILD_CONSTRAINTS = "constraints/build/install.txt"
 STAMP_NAME = ".import-benchmark-installed"
 # Bump when the way the vanilla environment is installed changes, so existing ones are rebuilt.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"  # 2: bytecode compiled at install, pinned build constraints
 RUN_TIMEOUT = 600  # seconds; a single `import airflow` taking this long is an error, not a result
 
 # Variables that change how a child interpreter imports; they are removed from the children's
@@ -145,13 +146,15 @@ def read_fork() -> Fork:
 
 
 def find_uv() -> str:
-    found = shutil.which("uv")
-    if found:
-        return found
-    bootstrapped = ROOT / ".build" / "uv" / "bin" / "uv"
+    """The uv pinned in fork.toml ([tools] uv), as ./breeze bootstraps it."""
+    pin = tomllib.loads(FORK_TOML.read_text()).get("tools", {}).get("uv")
+    bootstrapped = ROOT / ".build" / f"uv-{pin}" / "bin" / "uv"
     if bootstrapped.exists() and os.access(bootstrapped, os.X_OK):
         return str(bootstrapped)
-    raise BenchmarkError("uv not found on PATH nor in .build/uv/bin/uv; install uv or run `./breeze --help` once")
+    found = shutil.which("uv")
+    if found and subprocess.run([found, "--version"], capture_output=True, text=True).stdout.split()[1:2] == [pin]:
+        return found
+    raise BenchmarkError(f"uv {pin} not found on PATH nor in {rel(bootstrapped)}; run `./breeze --help` once")
 
 
 def venv_python(venv: Path) -> Path:
@@ -188,7 +191,7 @@ def vanilla_key(fork: Fork, base_python: str) -> str:
     key.update(f"python {base_python}\n".encode())
     for name, version in sorted(fork.dists):
         key.update(f"dist {name}=={version}\n".encode())
-    for path in (fork.constraints, ROOT / RUNTIME_REQUIREMENTS):
+    for path in (fork.constraints, ROOT / INSTALL_BUILD_CONSTRAINTS, ROOT / RUNTIME_REQUIREMENTS):
         key.update(f"file {rel(path)} ".encode() + hashlib.sha256(path.read_bytes()).digest() + b"\n")
     return key.hexdigest()
 
@@ -210,7 +213,9 @@ def ensure_vanilla(fork: Fork, base_python: str, uv: str, rebuild: bool) -> None
         shutil.rmtree(VANILLA_VENV)
     commands = [
         [uv, "venv", "--quiet", "--python", base_python, str(VANILLA_VENV)],
-        [uv, "pip", "install", "--quiet", "--python", str(python), "--constraints", str(fork.constraints),
+        # Compiled at install, as ./breeze installs .build/venv: both sides start from the same bytecode.
+        [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", str(python),
+         "--constraints", str(fork.constraints), "--build-constraints", str(ROOT / INSTALL_BUILD_CONSTRAINTS),
          *pins, "--requirement", str(requirements)],
     ]
     for command in commands:

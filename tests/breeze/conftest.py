@@ -12,10 +12,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    """A copy of this checkout's pins and series in a temporary root, sharing the download cache."""
+    """A copy of this checkout's pins, constraints and series in a temporary root, sharing the download cache."""
     root = tmp_path / "checkout"
     root.mkdir()
     shutil.copy(REPO_ROOT / "fork.toml", root / "fork.toml")
+    shutil.copytree(REPO_ROOT / "constraints", root / "constraints")
+    shutil.copytree(REPO_ROOT / "dev" / "breeze", root / "dev" / "breeze", ignore=shutil.ignore_patterns("*.egg-info"))
     source = Project(REPO_ROOT)
     for dist in source.fork.dists:
         shutil.copytree(source.series_dir(dist), root / dist.series)

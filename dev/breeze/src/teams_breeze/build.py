@@ -13,10 +13,14 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from teams_breeze import patches
+from teams_breeze import build_constraints, patches
 from teams_breeze.console import BreezeError, info, step
 from teams_breeze.gitutil import git, git_text
 from teams_breeze.project import Dist, Project
+
+
+# Timestamps inside every wheel (hatchling and flit-core honour it): same inputs, same bytes.
+SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest a zip file can say
 
 
 def series_identity(project: Project) -> str:
@@ -74,7 +78,10 @@ def build_wheel(project: Project, dist: Dist) -> Path:
     version = local_version(project, dist)
     stamp_git_version = git_version(project) if dist.is_core else None
     snapshot = _snapshot(tree)
-    key = hashlib.sha256(f"{version}\n{stamp_git_version}\n{snapshot}".encode()).hexdigest()
+    backend_pins = build_constraints.for_dist(project, dist)
+    key = hashlib.sha256(
+        f"{version}\n{stamp_git_version}\n{snapshot}\n{backend_pins.read_text()}".encode()
+    ).hexdigest()
     stamps = project.build / "stamps"
     stamp_file = stamps / f"{dist.name}.json"
     if stamp_file.exists():
@@ -92,8 +99,8 @@ def build_wheel(project: Project, dist: Dist) -> Path:
         out = Path(tmp) / "out"
         result = subprocess.run(
             [os.environ.get("BREEZE_UV", "uv"), "build", "--quiet", "--wheel", "--python", project.fork.python,
-             "--out-dir", str(out), str(source)],
-            capture_output=True, text=True,
+             "--build-constraints", str(backend_pins), "--out-dir", str(out), str(source)],
+            capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH},
         )
         built = sorted(out.glob("*.whl"))
         if result.returncode != 0 or len(built) != 1:

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from teams_breeze import build_constraints
 from teams_breeze.console import BreezeError, info, step
 from teams_breeze.project import Project
 
@@ -34,8 +35,10 @@ def install(project: Project, wheels: list[Path]) -> None:
     constraints = project.root / project.fork.constraints
     if not constraints.exists():
         raise BreezeError(f"{project.fork.constraints} is missing; run `./breeze generate-constraints`")
-    inputs = [constraints, *(project.root / r for r in REQUIREMENTS), project.root / "dev/breeze/pyproject.toml"]
-    key = hashlib.sha256()
+    install_builds = build_constraints.path(project, build_constraints.INSTALL)
+    inputs = [constraints, install_builds, *(project.root / r for r in REQUIREMENTS),
+              project.root / "dev/breeze/pyproject.toml"]
+    key = hashlib.sha256(b"compile-bytecode\n")
     for path in [*inputs, *wheels]:
         key.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     stamp = project.venv / ".breeze-installed"
@@ -45,7 +48,9 @@ def install(project: Project, wheels: list[Path]) -> None:
         with step(f"Creating {project.venv.relative_to(project.root)} (Python {project.fork.python})"):
             _run([uv(), "venv", "--quiet", "--python", project.fork.python, str(project.venv)], "uv venv")
     with step("Installing the patched wheels with the constraints and test dependencies"):
-        args = [uv(), "pip", "install", "--quiet", "--python", str(project.python), "--constraints", str(constraints)]
+        # Bytecode compiled now: with PYTHONDONTWRITEBYTECODE=1 (common in images) nothing caches it later.
+        args = [uv(), "pip", "install", "--quiet", "--compile-bytecode", "--python", str(project.python),
+                "--constraints", str(constraints), "--build-constraints", str(install_builds)]
         for name in sorted(_pinned_names(project)):
             args += ["--reinstall-package", name]
         args += [str(w) for w in wheels]
@@ -54,6 +59,13 @@ def install(project: Project, wheels: list[Path]) -> None:
         args += ["--editable", str(project.root / "dev" / "breeze")]
         _run(args, "installing the patched build")
     stamp.write_text(key.hexdigest())
+
+
+def resolve(project: Project, source: Path, output: Path) -> None:
+    """Pin ``source``'s requirements into ``output`` for the fork's Python on Linux x86_64."""
+    _run([uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python-version",
+          project.fork.python, "--python-platform", "x86_64-unknown-linux-gnu", "-o", str(output),
+          str(source)], "uv pip compile")
 
 
 def generate_constraints(project: Project) -> Path:
@@ -71,9 +83,7 @@ def generate_constraints(project: Project) -> Path:
         resolved = Path(tmp) / "resolved.txt"
         if target.exists():  # uv keeps the pins of an existing output file where they still resolve
             resolved.write_text(target.read_text())
-        _run([uv(), "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python-version",
-              project.fork.python, "--python-platform", "x86_64-unknown-linux-gnu", "-o", str(resolved),
-              str(source)], "uv pip compile")
+        resolve(project, source, resolved)
         kept = []
         for line in resolved.read_text().splitlines():
             name = re.split(r"[=<>\[ ;]", line, maxsplit=1)[0]
@@ -86,4 +96,6 @@ def generate_constraints(project: Project) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(header + kept) + "\n")
     info(f"    {len(kept)} pins")
+    for written in build_constraints.generate(project, lambda source, output: resolve(project, source, output)):
+        info(f"    {written.relative_to(project.root)}")
     return target

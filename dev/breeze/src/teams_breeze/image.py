@@ -52,14 +52,15 @@ def select_engine(engine: str | None) -> str:
 
 def build_command(engine: str, project: Project, tag: str, base_image: str | None) -> list[str]:
     command = [engine, "bud" if engine == "buildah" else "build", "--file", str(project.root / "Dockerfile"),
-               "--tag", tag]
+               "--tag", tag, "--build-arg", f"UV_VERSION={project.fork.uv}"]
     if base_image:
         command += ["--build-arg", f"BASE_IMAGE={base_image}"]
     return [*command, str(project.root)]
 
 
 def _check_inputs(project: Project) -> None:
-    for relative in ("Dockerfile", project.fork.constraints, "dev/requirements/runtime.txt"):
+    for relative in ("Dockerfile", project.fork.constraints, "constraints/build/install.txt",
+                     "dev/requirements/runtime.txt"):
         if not (project.root / relative).is_file():
             raise BreezeError(f"{relative} is missing")
     wheels = {path.name for path in project.dist_dir.glob("*.whl")}

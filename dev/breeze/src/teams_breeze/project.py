@@ -34,6 +34,7 @@ class Fork:
     python: str
     constraints: str
     dists: tuple[Dist, ...]
+    uv: str
 
     def dist(self, series: str) -> Dist:
         for dist in self.dists:
@@ -110,4 +111,7 @@ def load_fork(path: Path) -> Fork:
         dists.append(Dist(**entry))
     if not dists or not dists[0].is_core:
         raise BreezeError(f"{path}: the first [[dist]] must be apache-airflow")
-    return Fork(section["local_version"], section["python"], section["constraints"], tuple(dists))
+    uv = data.get("tools", {}).get("uv")
+    if not isinstance(uv, str) or not uv:
+        raise BreezeError(f"{path}: [tools] uv must pin the uv version ./breeze bootstraps")
+    return Fork(section["local_version"], section["python"], section["constraints"], tuple(dists), uv)
