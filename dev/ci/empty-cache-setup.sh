@@ -6,13 +6,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/breeze-fresh.XXXXXX")"
 trap 'rm -rf "$scratch"' EXIT
 git clone --quiet --no-hardlinks "$root" "$scratch/clone"
-ln -s "$(cd "$root/../shared" 2>/dev/null && pwd || echo /nonexistent)" "$scratch/shared"
 echo "==> Fresh clone, empty caches: ./breeze setup in $scratch/clone"
 started=$SECONDS
 env -u BREEZE_ROOT -u BREEZE_UV \
   BREEZE_CACHE="$scratch/breeze-cache" UV_CACHE_DIR="$scratch/uv-cache" \
   PIP_CACHE_DIR="$scratch/pip-cache" PIP_NO_CACHE_DIR=1 \
-  PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v '/\.build/' | paste -sd:)" \
   "$scratch/clone/breeze" setup
 echo "    fresh setup done in $((SECONDS - started))s"
 "$root/breeze" setup
