@@ -17,7 +17,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     root.mkdir()
     shutil.copy(REPO_ROOT / "fork.toml", root / "fork.toml")
     shutil.copytree(REPO_ROOT / "constraints", root / "constraints")
-    shutil.copytree(REPO_ROOT / "dev" / "breeze", root / "dev" / "breeze", ignore=shutil.ignore_patterns("*.egg-info"))
     source = Project(REPO_ROOT)
     for dist in source.fork.dists:
         shutil.copytree(source.series_dir(dist), root / dist.series)
