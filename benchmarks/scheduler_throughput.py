@@ -57,6 +57,7 @@ EXECUTOR_CLASS = "instant_executor.InstantExecutor"
 RUN_TIMEOUT = 900
 POLL = 0.5
 MARK = "/* bench-harness */ "
+PROFILE = False  # --profile: the schedulers run under cProfile (slower; for finding where time goes)
 
 
 def log(message: str) -> None:
@@ -243,8 +244,7 @@ class Database:
         return connection
 
     def admin(self, sql: str) -> None:
-        with self.connect("postgres") as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
+        self.query("postgres", sql)
 
     def query(self, name: str, sql: str, args=()) -> list[tuple]:
         connection = self.connect(name)
@@ -262,8 +262,10 @@ def start_postgres(root: Path) -> PostgresServer:
     server._run("initdb", "--pgdata", str(server.data_dir), "--username", "postgres", "--auth", "trust",
                 "--encoding", "UTF8", "--no-sync")
     with (server.data_dir / "postgresql.conf").open("a") as conf:
+        # track_utility off: BEGIN/COMMIT (also of the instant executor's transactions) are not counted.
         conf.write("\nshared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.max = 10000\n"
-                   "pg_stat_statements.track = top\nmax_connections = 300\n")
+                   "pg_stat_statements.track = top\npg_stat_statements.track_utility = off\n"
+                   "max_connections = 300\n")
     return server.start()
 
 
@@ -276,8 +278,17 @@ def template(db: Database, side: Side, home_root: Path) -> str:
     env = side.env(home, db.server.url(name), WORKLOADS["1"], home / "dags", home)
     log(f"  [{side.label}] airflow db migrate")
     side.airflow("db", "migrate", env=env)
-    db.query(name, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     return name
+
+
+def dump_statements(db: Database, database: str, target: Path) -> None:
+    """Every statement's calls and rows, for diffing two sides (kept with --keep)."""
+    rows = db.query("postgres", """
+        SELECT calls, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 300) FROM pg_stat_statements s
+        JOIN pg_database d ON d.oid = s.dbid
+        WHERE d.datname = %s AND s.query NOT LIKE '%%instant-executor%%' AND s.query NOT LIKE '%%bench-harness%%'
+        ORDER BY calls DESC""", (database,))
+    target.write_text(json.dumps([{"calls": c, "rows": r, "query": q} for c, r, q in rows], indent=1))
 
 
 def statement_totals(db: Database, database: str) -> tuple[int, int]:
@@ -287,11 +298,6 @@ def statement_totals(db: Database, database: str) -> tuple[int, int]:
         WHERE d.datname = %s AND s.query NOT LIKE '%%instant-executor%%' AND s.query NOT LIKE '%%bench-harness%%'
         """, (database,))
     return int(rows[0][0]), int(rows[0][1])
-
-
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Run:
@@ -321,22 +327,27 @@ class Run:
 
     def start_scheduler(self) -> None:
         self.db.query("postgres", "SELECT pg_stat_statements_reset()")
+        command = [str(self.side.venv / "bin" / "airflow"), "scheduler"]
+        if PROFILE:
+            command = [str(self.side.venv / "bin" / "python"), "-m", "cProfile", "-o",
+                       str(self.home / "scheduler.prof"), *command]
+            log(f"    profiling into {self.home / 'scheduler.prof'}")
         self.scheduler = subprocess.Popen(
-            [str(self.side.venv / "bin" / "airflow"), "scheduler"], env=self.env,
+            command, env=self.env,
             stdout=self.log_path.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait(self, done, what: str) -> None:
         deadline = time.monotonic() + RUN_TIMEOUT
-        last = None
+        last, last_logged = None, 0.0
         while time.monotonic() < deadline:
             if self.scheduler.poll() is not None:
                 raise BenchError(f"[{self.side.label}] scheduler exited; see {self.log_path}")
             state = done()
             if state is True:
                 return
-            if state != last:
+            if state != last and time.monotonic() - last_logged >= 5:
                 log(f"      {what}: {state}")
-                last = state
+                last, last_logged = state, time.monotonic()
             time.sleep(POLL)
         raise BenchError(f"[{self.side.label}] {what} not done within {RUN_TIMEOUT}s; see {self.log_path}")
 
@@ -365,8 +376,11 @@ class Run:
             raise BenchError(f"[{self.side.label}] scheduler log has errors ({self.log_path}):\n" +
                              "\n".join(bad[:5]))
 
-    def executor_stats(self) -> list[dict]:
-        return [json.loads(path.read_text()) for path in sorted(self.stats.glob("executor-*.json"))]
+    def executor_stats(self) -> dict:
+        path = self.stats / "executor.json"
+        if not path.exists():
+            raise BenchError(f"[{self.side.label}] the scheduler did not end its executors; see {self.log_path}")
+        return json.loads(path.read_text())
 
     def drop(self) -> None:
         self.db.admin(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
@@ -379,24 +393,22 @@ def throughput_run(run: Run) -> dict:
     try:
         run.wait(lambda: run.tis_done(expected), "task instances")
         calls, rows = statement_totals(run.db, run.name)
-        cpu_now = process_cpu(run.scheduler.pid)
+        dump_statements(run.db, run.name, run.home / "statements.json")
     finally:
         run.stop()
     run.check_correct(expected)
     stats = run.executor_stats()
-    first_wall = min(s["first_wall"] for s in stats if s["first_wall"])
-    last_wall = max(s["last_wall"] for s in stats if s["last_wall"])
-    first_cpu = min(s["first_cpu"] for s in stats if s["first_cpu"] is not None)
-    last_cpu = max(s["last_cpu"] for s in stats if s["last_cpu"] is not None)
-    own = sum(s["own_cpu"] for s in stats)
-    del cpu_now
+    if stats["completed"] != expected:
+        raise BenchError(f"[{run.side.label}] the executors completed {stats['completed']} tasks, expected {expected}")
+    seconds = stats["last_wall"] - stats["first_wall"]
     return {
         "tis": expected,
-        "seconds": last_wall - first_wall,
-        "ti_per_s": expected / (last_wall - first_wall),
-        "scheduler_cpu_per_ti_ms": 1000 * (last_cpu - first_cpu - own) / expected,
-        "executor_cpu_per_ti_ms": 1000 * own / expected,
-        "executor_batches": sum(s["batches"] for s in stats),
+        "seconds": seconds,
+        "ti_per_s": expected / seconds,
+        "scheduler_cpu_per_ti_ms": 1000 * (stats["last_cpu"] - stats["first_cpu"] - stats["cpu"]) / expected,
+        "executor_cpu_per_ti_ms": 1000 * stats["cpu"] / expected,
+        "executor_reports": stats["reports"],
+        "executor_transactions": stats["transactions"],
         "statements_per_ti": calls / expected,
         "rows_per_ti": rows / expected,
     }
@@ -505,7 +517,7 @@ def ratio_rows(results: list[dict]) -> list[str]:
             pairs.setdefault(row["pair"], {})[row["side"] + row.get("variant", "")] = row
         workload = next(w for w in WORKLOADS.values() if w.key == key)
         metrics = {"off": ["ti_per_s", "scheduler_cpu_per_ti_ms", "statements_per_ti", "rows_per_ti",
-                           "executor_batches"],
+                           "executor_reports", "executor_transactions"],
                    "fanout": ["runs_per_s", "seconds_event_to_last_run", "statements_per_run"],
                    "fairness": ["queue_to_start_max_s", "run_start_to_start_max_s"]}
         names = metrics.get(key, metrics["off"])
@@ -533,13 +545,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default="1,2,3,4,5", help="comma-separated workload numbers")
     parser.add_argument("--json", type=Path, help="append one JSON line per run to this file")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, databases)")
+    parser.add_argument("--sides", default="vanilla,fork", help="run only these sides (default both)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the schedulers under cProfile, write scheduler.prof per run (implies --keep)")
     args = parser.parse_args(argv)
+    global PROFILE
+    PROFILE = args.profile
+    args.keep = args.keep or args.profile
     selected = [WORKLOADS[n.strip()] for n in args.workloads.split(",")]
 
     fork_meta = common.read_fork()
     base_python = common.require_fork_venv(fork_meta)
     common.ensure_vanilla(fork_meta, base_python, common.find_uv(), rebuild=False)
-    sides = [Side("vanilla", common.VANILLA_VENV), Side("fork", common.FORK_VENV)]
+    sides = [side for side in (Side("vanilla", common.VANILLA_VENV), Side("fork", common.FORK_VENV))
+             if side.label in args.sides.split(",")]
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-scheduler-", dir="/tmp"))
     os.chmod(scratch, 0o755)
@@ -550,8 +569,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.json.open("a") if args.json else None
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     try:
+        db.admin("CREATE EXTENSION pg_stat_statements")
         log("Migrating one template database per side")
         templates = {side.label: template(db, side, scratch) for side in sides}
+        log(f"Scratch directory: {scratch}")
         number = 0
         for workload in selected:
             dags = scratch / f"dags-{workload.key}"

@@ -1,9 +1,13 @@
 """An executor that completes every task instantly, for measuring the scheduler loop alone.
 
-Loaded by the scheduler of both sides (vanilla 2.11.2 and the fork) from ``PYTHONPATH``. Each heartbeat
-marks all tasks handed to it since the last one ``success`` in one UPDATE (as a task's own process would)
-and reports them to the scheduler. Its own CPU time is measured, so the benchmark can subtract it
-from the scheduler's. Statements it sends carry the comment ``instant-executor`` for pg_stat_statements.
+Loaded by the scheduler of both sides (vanilla 2.11.2 and the fork) from ``PYTHONPATH``. The scheduler
+heartbeats its executors in the order it loaded them; the last one's heartbeat marks the tasks handed
+to every instance since the last loop ``success`` in one UPDATE (as the tasks' own processes would) and
+reports each to the executor that got it, so the scheduler processes them in the same loop. So the
+benchmark executor costs one transaction per loop whether one executor or a hundred run, and its CPU
+time is recorded, for the benchmark to subtract from the scheduler's. Its statements carry the comment
+``instant-executor`` for pg_stat_statements; it writes its numbers to ``$BENCH_EXECUTOR_STATS_DIR`` at
+the end.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from airflow.executors.base_executor import BaseExecutor
 from airflow.utils.session import create_session
 from airflow.utils.state import TaskInstanceState
 
-STATS_DIR = os.environ.get("BENCH_EXECUTOR_STATS_DIR", ".")
-
 COMPLETE = text(
     "/* instant-executor */ UPDATE task_instance SET state = 'success', start_date = now(), "
-    "end_date = now(), duration = 0, try_number = try_number "
+    "end_date = now(), duration = 0 "
     "WHERE dag_id = :dag_id AND task_id = :task_id AND run_id = :run_id AND map_index = :map_index"
 )
+
+_instances: list[InstantExecutor] = []  # in load order, which is the scheduler's heartbeat order
+_pending: list[tuple[InstantExecutor, object]] = []
+_totals = {"cpu": 0.0, "transactions": 0, "completed": 0, "first_cpu": None, "first_wall": None,
+           "last_cpu": None, "last_wall": None}
 
 
 class InstantExecutor(BaseExecutor):
@@ -32,49 +39,42 @@ class InstantExecutor(BaseExecutor):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.pending = []
-        self.own_cpu = 0.0
-        self.batches = 0
-        self.completed = 0
-        self.first_cpu = None
-        self.first_wall = None
-        self.last_cpu = None
-        self.last_wall = None
+        self.reports = 0
+        _instances.append(self)
 
     def execute_async(self, key, command, queue=None, executor_config=None):
-        if self.first_cpu is None:
-            self.first_cpu, self.first_wall = time.process_time(), time.time()
-        self.pending.append(key)
+        if _totals["first_cpu"] is None:
+            _totals["first_cpu"], _totals["first_wall"] = time.process_time(), time.time()
+        _pending.append((self, key))
 
     def sync(self):
-        if not self.pending:
+        if self is not _instances[-1] or not _pending:
             return
         started = time.process_time()
-        keys, self.pending = self.pending, []
+        items = list(_pending)
+        _pending.clear()
         with create_session() as session:
             session.execute(COMPLETE, [
                 {"dag_id": k.dag_id, "task_id": k.task_id, "run_id": k.run_id, "map_index": k.map_index}
-                for k in keys
+                for _, k in items
             ])
-        for key in keys:
-            self.change_state(key, TaskInstanceState.SUCCESS)
-        self.batches += 1
-        self.completed += len(keys)
-        self.last_cpu, self.last_wall = time.process_time(), time.time()
-        self._write_stats()
-        self.own_cpu += time.process_time() - started
-
-    def _write_stats(self):
-        name = getattr(getattr(self, "name", None), "alias", None) or "default"
-        path = os.path.join(STATS_DIR, f"executor-{name}.json")
-        with open(path + ".tmp", "w") as out:
-            json.dump({"own_cpu": self.own_cpu, "batches": self.batches, "completed": self.completed,
-                       "first_cpu": self.first_cpu, "first_wall": self.first_wall,
-                       "last_cpu": self.last_cpu, "last_wall": self.last_wall}, out)
-        os.replace(path + ".tmp", path)
+        reporting = set()
+        for executor, key in items:
+            executor.change_state(key, TaskInstanceState.SUCCESS)
+            reporting.add(id(executor))
+        for executor in _instances:
+            executor.reports += id(executor) in reporting
+        _totals["transactions"] += 1
+        _totals["completed"] += len(items)
+        _totals["last_cpu"], _totals["last_wall"] = time.process_time(), time.time()
+        _totals["cpu"] += time.process_time() - started
 
     def end(self):
         self.sync()
+        if self is _instances[-1]:
+            path = os.path.join(os.environ.get("BENCH_EXECUTOR_STATS_DIR", "."), "executor.json")
+            with open(path, "w") as out:
+                json.dump({**_totals, "reports": sum(e.reports for e in _instances)}, out)
 
     def terminate(self):
         pass

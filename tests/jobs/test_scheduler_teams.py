@@ -77,6 +77,59 @@ def test_tasks_go_to_their_own_teams_executors_and_unroutable_tasks_fail(multi_t
 
 
 
+@pytest.mark.db_test
+@pytest.mark.usefixtures("_clean_dags")
+def test_events_of_all_team_executors_are_processed_with_one_query(multi_team):
+    """Patch teams-executor-events: one TI query per loop, not one per executor with events."""
+    from sqlalchemy import event
+
+    from airflow import settings
+    from airflow.executors.executor_loader import ExecutorLoader
+    from airflow.teams import executor_events
+
+    multi_team(TEAMS)
+    tis = scheduled_tis("team_a", {"one": "a_one", "two": "a_two"}) + scheduled_tis("team_b", {"three": None})
+    executors = ExecutorLoader.init_executors()
+    by_name = {executor.name.alias: executor for executor in executors}
+    with create_session() as session:
+        for ti in tis:
+            ti.state = TaskInstanceState.SUCCESS
+            session.merge(ti)
+    owner = {"one": "a_one", "two": "a_two", "three": "b_local"}
+    for ti in tis:
+        by_name[owner[ti.task_id]].event_buffer[ti.key] = (TaskInstanceState.SUCCESS, None)
+    runner = SchedulerJobRunner(job=Job(executors=executors))
+    runner._standalone_dag_processor = True
+
+    sources = executor_events.event_sources(executors)
+    ti_queries = []
+    listener = lambda *args: ti_queries.append(args[2]) if "FROM task_instance" in args[2] else None  # noqa: E731
+    event.listen(settings.engine, "before_cursor_execute", listener)
+    try:
+        with create_session() as session:
+            processed = sum(runner._process_executor_events(executor=s, session=session) for s in sources)
+    finally:
+        event.remove(settings.engine, "before_cursor_execute", listener)
+
+    assert len(sources) == 1
+    assert processed == 0  # upstream returns the events it found no task instance for
+    assert len(ti_queries) == 1
+    assert all(not executor.event_buffer for executor in executors)
+    merged = executor_events.TeamExecutorEvents(executors)
+    by_name["b_local"].event_buffer[tis[2].key] = (TaskInstanceState.SUCCESS, None)
+    merged.get_event_buffer().pop(tis[2].key)
+    assert str(merged) == str(by_name["b_local"])  # log lines name the executor that reported the task
+
+
+@pytest.mark.db_test
+def test_without_multi_team_each_executor_keeps_its_own_event_processing():
+    from airflow.executors.local_executor import LocalExecutor
+    from airflow.teams import executor_events
+
+    executors = [LocalExecutor(), LocalExecutor()]
+    assert executor_events.event_sources(executors) is executors
+
+
 @pytest.mark.e2e
 def test_a_real_scheduler_runs_each_teams_dags_and_same_team_triggers(make_deployment):
     deployment = make_deployment(local_executors("team_a", "team_b"))
