@@ -11,7 +11,8 @@ Workloads (equal work on both sides; the fork's DAG ids carry their team prefix)
   1 off       multi_team off, 20 DAGs x 10-task chain x 5 runs (1000 TIs)
   2 teams10   multi_team on, the same 20 DAGs over 10 teams, one executor per team
   3 teams100  multi_team on, 100 teams, 100 DAGs x 10-task chain x 1 run
-  4 fanout    one dataset event, 1000 consumer DAGs in 10 teams, half of them allow the producer's team:
+  4 fanout    one dataset event of a producer team, 1000 consumer DAGs in 10 other teams, half of them
+              allowing the producer's team (allow_triggering_by_teams; vanilla has no such argument):
               time from the event to the last consumer run created (vanilla creates all 1000)
   5 fairness  team_b's 20 TIs, queue-to-start latency with and without team_a flooding 5000 TIs
 
@@ -91,7 +92,7 @@ WORKLOADS = {
     "1": Workload("off", "multi_team off, 20 DAGs x 10 tasks x 5 runs", 0, 20, 10, 5, 0.98),
     "2": Workload("teams10", "10 teams, 20 DAGs x 10 tasks x 5 runs", 10, 20, 10, 5, 0.95),
     "3": Workload("teams100", "100 teams, 100 DAGs x 10 tasks x 1 run", 100, 100, 10, 1, 0.90),
-    "4": Workload("fanout", "1 dataset event -> 1000 consumer DAGs in 10 teams, half allowed", 10, 1000, 1, 1),
+    "4": Workload("fanout", "1 dataset event -> 1000 consumer DAGs in 10 other teams, half allowed", 11, 1000, 1, 1),
     "5": Workload("fairness", "team_b 20 TIs, alone and beside team_a's 5000", 2, 0, 0, 0),
 }
 
@@ -134,7 +135,7 @@ FORK = {is_fork}
 for index in range({count}):
     allowed = index % 2 == 0
     extra = {{"allow_triggering_by_teams": ["{producer_team}"] if allowed else []}} if FORK else {{}}
-    with DAG(f"consumer_{{index:03d}}", schedule=[Dataset("bench://shared")],
+    with DAG(f"consumer_{team}_{{index:03d}}", schedule=[Dataset("bench://shared")],
              start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), is_paused_upon_creation=False,
              **extra) as dag:
         BashOperator(task_id="consume", bash_command="true")
@@ -178,7 +179,7 @@ def write_dags(workload: Workload, folder: Path) -> None:
         for team in teams[1:]:
             (folder / team).mkdir(parents=True, exist_ok=True)
             (folder / team / "consumers.py").write_text(FANOUT_CONSUMERS.format(
-                is_fork=IS_FORK, count=per_team, producer_team=teams[0]))
+                is_fork=IS_FORK, count=per_team, producer_team=teams[0], team=team))
     elif workload.key == "fairness":
         for team, prefix, dags, tasks in (("team_a", "flood", 50, 100), ("team_b", "small", 1, 20)):
             (folder / team).mkdir(parents=True)
@@ -512,9 +513,9 @@ def ratio_rows(results: list[dict]) -> list[str]:
     for result in results:
         by_workload.setdefault(result["workload"], []).append(result)
     for key, rows in by_workload.items():
-        pairs: dict[int, dict[str, dict]] = {}
+        pairs: dict[tuple, dict[str, dict]] = {}
         for row in rows:
-            pairs.setdefault(row["pair"], {})[row["side"] + row.get("variant", "")] = row
+            pairs.setdefault((row["started"], row["pair"]), {})[row["side"] + row.get("variant", "")] = row
         workload = next(w for w in WORKLOADS.values() if w.key == key)
         metrics = {"off": ["ti_per_s", "scheduler_cpu_per_ti_ms", "statements_per_ti", "rows_per_ti",
                            "executor_reports", "executor_transactions"],
@@ -548,7 +549,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sides", default="vanilla,fork", help="run only these sides (default both)")
     parser.add_argument("--profile", action="store_true",
                         help="run the schedulers under cProfile, write scheduler.prof per run (implies --keep)")
+    parser.add_argument("--report", type=Path, help="only print the table of the runs in this JSON lines file")
     args = parser.parse_args(argv)
+    if args.report:
+        print("\n".join(ratio_rows([json.loads(line) for line in args.report.read_text().splitlines() if line])))
+        return 0
     global PROFILE
     PROFILE = args.profile
     args.keep = args.keep or args.profile
@@ -560,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     sides = [side for side in (Side("vanilla", common.VANILLA_VENV), Side("fork", common.FORK_VENV))
              if side.label in args.sides.split(",")]
 
+    # Stopped by a signal, it still stops its PostgreSQL and schedulers (the finally blocks below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scratch = Path(tempfile.mkdtemp(prefix="bench-scheduler-", dir="/tmp"))
     os.chmod(scratch, 0o755)
     log(f"Scratch directory: {scratch}")

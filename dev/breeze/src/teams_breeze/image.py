@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 
-from teams_breeze import build
+from teams_breeze import build, build_constraints
 from teams_breeze.console import BreezeError, info, step
 from teams_breeze.project import Project
 
@@ -59,8 +59,8 @@ def build_command(engine: str, project: Project, tag: str, base_image: str | Non
 
 
 def _check_inputs(project: Project) -> None:
-    for relative in ("Dockerfile", project.fork.constraints, "constraints/build/install.txt",
-                     "dev/requirements/runtime.txt"):
+    install_builds = f"{build_constraints.DIRECTORY}/{build_constraints.INSTALL}.txt"
+    for relative in ("Dockerfile", project.fork.constraints, install_builds, "dev/requirements/runtime.txt"):
         if not (project.root / relative).is_file():
             raise BreezeError(f"{relative} is missing")
     wheels = {path.name for path in project.dist_dir.glob("*.whl")}
