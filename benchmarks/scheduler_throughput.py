@@ -39,7 +39,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -579,7 +578,6 @@ def main(argv: list[str] | None = None) -> int:
         db.admin("CREATE EXTENSION pg_stat_statements")
         log("Migrating one template database per side")
         templates = {side.label: template(db, side, scratch) for side in sides}
-        log(f"Scratch directory: {scratch}")
         number = 0
         for workload in selected:
             dags = scratch / f"dags-{workload.key}"
