@@ -10,6 +10,7 @@ Each xdist worker gets its own AIRFLOW_HOME and SQLite database before airflow i
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -107,6 +108,7 @@ def postgres_metadata_db(postgres_database: str, monkeypatch: pytest.MonkeyPatch
     settings.configure_orm()
     db.initdb(load_connections=False)
     yield postgres_database
+    gc.collect()  # return connections that only garbage still holds, while the server runs
     settings.dispose_orm()
     conf.set("database", "sql_alchemy_conn", original)
     settings.SQL_ALCHEMY_CONN = original
@@ -162,10 +164,11 @@ def make_deployment(tmp_path: Path, postgres_server):
 
 
 @pytest.fixture
-def multi_team(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def multi_team(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest):
     """Switch this process to multi-team mode with the given teams (``{team: [executor, ...]}``).
 
     DAG folders are ``<tmp_path>/dags/<team>``; executor-loader caches are cleared before and after.
+    A database test's SQLite database gets the fork's own tables (``airflow db migrate`` in this mode).
     """
     import json
 
@@ -184,6 +187,12 @@ def multi_team(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", json.dumps(teams))
         monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
         clear_loader_caches()
+        if request.node.get_closest_marker("db_test") is not None:
+            from airflow.teams import tables
+            from airflow.utils.session import create_session
+
+            with create_session() as session:
+                tables.migrate(session)
         return dags
 
     yield enable

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.test_utils.deployment import local_executors
+from tests.test_utils.team_attacks import ID_MUTATING_DAG, ID_PROPERTY_DAG
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +47,9 @@ def test_each_team_processor_parses_writes_deactivates_and_calls_back_only_for_i
     deployment.write_dag("team_a", "etl.py", SIMPLE_DAG.format(dag_id="etl"))
     deployment.write_dag("team_a", "fails.py", FAILING_DAG_WITH_CALLBACK.format(markers=str(markers), name="fails"))
     deployment.write_dag("team_a", "claims_b.py", SIMPLE_DAG.format(dag_id="team_b:x"))
+    # team_a's files whose DAG ids become team_b's once the DagBag has checked them.
+    deployment.write_dag("team_a", "sneaky.py", ID_PROPERTY_DAG.format(name="sneaky", target="team_b:injected"))
+    deployment.write_dag("team_a", "mutating.py", ID_MUTATING_DAG.format(name="mutating", target="team_b:etl"))
     deployment.write_dag("team_b", "etl.py", SIMPLE_DAG.format(dag_id="etl"))
     deployment.write_dag("team_b", "fails.py", FAILING_DAG_WITH_CALLBACK.format(markers=str(markers), name="fails"))
     deployment.migrate()
@@ -54,6 +58,7 @@ def test_each_team_processor_parses_writes_deactivates_and_calls_back_only_for_i
     deployment.start("dag-processor-a", "dag-processor", "--team", "team_a", env={"PROCESSOR": "team_a"})
     deployment.start("dag-processor-b", "dag-processor", "--team", "team_b", env={"PROCESSOR": "team_b"})
     deployment.wait_for(lambda: len(active_dags(deployment)) == 4, "both teams' DAGs")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM import_error") == 3, "three import errors")
 
     assert active_dags(deployment) == {
         "team_a:etl": folder_a,
@@ -61,11 +66,19 @@ def test_each_team_processor_parses_writes_deactivates_and_calls_back_only_for_i
         "team_b:etl": folder_b,
         "team_b:fails": folder_b,
     }
-    # The file of team A that declares team B's DAG is A's import error; B gets nothing from it.
-    errors = deployment.rows("SELECT filename, processor_subdir, stacktrace FROM import_error")
-    assert [(filename, subdir) for filename, subdir, _ in errors] == [(f"{folder_a}/claims_b.py", folder_a)]
-    assert "claims team 'team_b', but this file belongs to team 'team_a'" in errors[0][2]
-    assert deployment.scalar("SELECT count(*) FROM serialized_dag WHERE dag_id LIKE 'team_b:x%'") == 0
+    # The files of team A that declare team B's DAGs are A's import errors; B gets nothing from them.
+    errors = {filename: (subdir, stacktrace) for filename, subdir, stacktrace in
+              deployment.rows("SELECT filename, processor_subdir, stacktrace FROM import_error")}
+    assert set(errors) == {f"{folder_a}/{name}.py" for name in ("claims_b", "sneaky", "mutating")}
+    assert {subdir for subdir, _ in errors.values()} == {folder_a}
+    assert "claims team 'team_b', but this file belongs to team 'team_a'" in errors[f"{folder_a}/claims_b.py"][1]
+    assert "Not written: " in errors[f"{folder_a}/sneaky.py"][1]
+    assert "'team_b:injected'" in errors[f"{folder_a}/sneaky.py"][1]
+    assert "'team_b:etl'" in errors[f"{folder_a}/mutating.py"][1]
+    for table in ("dag", "serialized_dag", "dag_tag", "dag_owner_attributes"):
+        assert deployment.rows(f"SELECT dag_id FROM {table} WHERE dag_id NOT LIKE 'team_a:%' "
+                               "AND dag_id NOT IN ('team_b:etl', 'team_b:fails')") == [], table
+    assert deployment.rows("SELECT dag_id FROM dag_owner_attributes") == []
     code_files = {row[0] for row in deployment.rows("SELECT fileloc FROM dag_code")}
     assert code_files == {f"{folder_a}/etl.py", f"{folder_a}/fails.py", f"{folder_b}/etl.py", f"{folder_b}/fails.py"}
 
@@ -78,6 +91,14 @@ def test_each_team_processor_parses_writes_deactivates_and_calls_back_only_for_i
     deployment.wait_for(lambda: len(list(markers.iterdir())) == 2, "both failure callbacks")
     assert (markers / "team_a-fails").read_text() == "team_a"
     assert (markers / "team_b-fails").read_text() == "team_b"
+
+    # A file of team A that takes the id of B's existing DAG when written leaves B's DAG as it was.
+    before = deployment.rows("SELECT fileloc, dag_hash FROM serialized_dag WHERE dag_id = 'team_b:etl'")
+    deployment.write_dag("team_a", "shadow.py", ID_PROPERTY_DAG.format(name="shadow", target="team_b:etl"))
+    deployment.wait_for(lambda: deployment.scalar(
+        "SELECT count(*) FROM import_error WHERE filename LIKE '%shadow.py'") == 1, "shadow.py's import error")
+    assert deployment.rows("SELECT fileloc, dag_hash FROM serialized_dag WHERE dag_id = 'team_b:etl'") == before
+    assert deployment.scalar("SELECT fileloc FROM dag WHERE dag_id = 'team_b:etl'") == f"{folder_b}/etl.py"
 
     # Deleting a file of team A deactivates only A's DAG, although B has a DAG of the same name.
     (deployment.team_folder("team_a") / "etl.py").unlink()

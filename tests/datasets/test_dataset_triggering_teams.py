@@ -112,8 +112,9 @@ def runs(deployment, dag_id: str) -> list[tuple]:
 def consumed_events(deployment, dag_id: str) -> list[tuple]:
     """(source dag, source teams) of every event attached to the DAG's runs."""
     return deployment.rows(
-        "SELECT e.source_dag_id, e.source_teams::text FROM dagrun_dataset_event de "
+        "SELECT e.source_dag_id, s.source_teams::text FROM dagrun_dataset_event de "
         "JOIN dataset_event e ON e.id = de.event_id JOIN dag_run r ON r.id = de.dag_run_id "
+        "LEFT JOIN teams_dataset_event_source s ON s.dataset_event_id = e.id "
         "WHERE r.dag_id = :d ORDER BY e.id", d=dag_id,
     )
 
@@ -170,8 +171,9 @@ def test_an_api_event_is_produced_by_the_users_team(deployment):
                              json={"dataset_uri": "s3://shared/api"})
 
     assert response.status_code == 200, response.text
-    assert deployment.scalar("SELECT source_teams::text FROM dataset_event WHERE dataset_id = "
-                             "(SELECT id FROM dataset WHERE uri = 's3://shared/api')") == '["team_b"]'
+    assert deployment.scalar("SELECT s.source_teams::text FROM teams_dataset_event_source s JOIN dataset_event e "
+                             "ON e.id = s.dataset_event_id JOIN dataset d ON d.id = e.dataset_id "
+                             "WHERE d.uri = 's3://shared/api'") == '["team_b"]'
     assert deployment.wait_for_dag_run("team_b:consume_api") == "success"
     assert consumed_events(deployment, "team_b:consume_api") == [(None, '["team_b"]')]
     settle(deployment)
@@ -328,4 +330,7 @@ def test_without_multi_team_dataset_scheduling_is_unchanged(make_deployment):
     deployment.airflow("dags", "trigger", "produce")
 
     assert deployment.wait_for_dag_run("consume") == "success"
-    assert deployment.rows("SELECT source_dag_id, source_teams FROM dataset_event") == [("produce", None)]
+    assert deployment.rows("SELECT source_dag_id FROM dataset_event") == [("produce",)]
+    # multi_team off: the database is upstream's, without the fork's tables
+    assert deployment.rows("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'teams_%' "
+                           "OR table_name = 'alembic_version_teams'") == []

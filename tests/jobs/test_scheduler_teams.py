@@ -122,6 +122,80 @@ def test_events_of_all_team_executors_are_processed_with_one_query(multi_team):
 
 
 @pytest.mark.db_test
+@pytest.mark.usefixtures("_clean_dags")
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])  # the team prefix is SQL of each dialect
+def test_teams_take_turns_in_each_batch_of_task_instances_to_queue(multi_team, database, request):
+    """Patch teams-fair-share: team_a's higher-priority backlog does not fill the whole batch."""
+    multi_team(TEAMS)
+    if database == "postgres":
+        request.getfixturevalue("postgres_metadata_db")
+    backlog = scheduled_tis("team_a", {f"backlog_{i}": None for i in range(40)})
+    with create_session() as session:
+        for ti in backlog:
+            ti.priority_weight = 10
+            session.merge(ti)
+    scheduled_tis("team_b", {"small_1": None, "small_2": None})
+    runner = SchedulerJobRunner(job=Job())
+
+    with create_session() as session:
+        queued = runner._executable_task_instances_to_queued(max_tis=8, session=session)
+
+    assert sorted(ti.task_id for ti in queued if ti.dag_id == "team_b:routing") == ["small_1", "small_2"]
+    assert len(queued) == 8
+
+
+@pytest.mark.db_test
+@pytest.mark.usefixtures("_clean_dags")
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_teams_take_turns_in_the_dag_runs_examined_per_loop(multi_team, database, request):
+    """Patch teams-fair-share: team_b's run is examined in the first loop despite team_a's older runs."""
+    from airflow.models.dagrun import DagRun
+
+    multi_team(TEAMS)
+    if database == "postgres":
+        request.getfixturevalue("postgres_metadata_db")
+    with context.parsing_for("team_a"):
+        busy = DAG("busy", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
+    with context.parsing_for("team_b"):
+        quiet = DAG("quiet", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
+    for dag in (busy, quiet):
+        EmptyOperator(task_id="t", dag=dag)
+        dag.sync_to_db()
+    for day in range(1, 6):
+        busy.create_dagrun(run_type=DagRunType.MANUAL, state=DagRunState.RUNNING, run_id=f"busy_{day}",
+                           execution_date=pendulum.datetime(2024, 1, day))
+    quiet.create_dagrun(run_type=DagRunType.MANUAL, state=DagRunState.RUNNING, run_id="quiet",
+                        execution_date=pendulum.datetime(2024, 2, 1))
+
+    with create_session() as session:
+        examined = DagRun.next_dagruns_to_examine(DagRunState.RUNNING, session, max_number=2).all()
+        assert [(run.dag_id, run.run_id) for run in examined] == [("team_a:busy", "busy_1"), ("team_b:quiet", "quiet")]
+
+
+@pytest.mark.db_test
+@pytest.mark.usefixtures("_clean_dags")
+def test_a_team_using_all_its_slots_leaves_the_other_teams_theirs(multi_team, monkeypatch):
+    """Patch teams-fair-share: [core] parallelism is each executor's limit, not one for all teams."""
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "2")
+    multi_team({"team_a": [{"name": "a_local", "class": "LocalExecutor"}],
+                "team_b": [{"name": "b_local", "class": "LocalExecutor"}]})
+    executors = ExecutorLoader.init_executors()
+    by_name = {executor.name.alias: executor for executor in executors}
+    long_running = scheduled_tis("team_a", {"long_1": None, "long_2": None, "waiting": None})
+    by_name["a_local"].running.update(ti.key for ti in long_running[:2])
+    scheduled_tis("team_b", {"b_task": None})
+    runner = SchedulerJobRunner(job=Job(executors=executors))
+
+    with create_session() as session:
+        runner._critical_section_enqueue_task_instances(session=session)
+
+    assert [key.dag_id for key in by_name["b_local"].queued_tasks] == ["team_b:routing"]
+    assert not by_name["a_local"].queued_tasks  # team_a's own limit still holds
+
+
+@pytest.mark.db_test
 def test_without_multi_team_each_executor_keeps_its_own_event_processing():
     from airflow.executors.local_executor import LocalExecutor
     from airflow.teams import executor_events

@@ -1,4 +1,4 @@
-"""Who may trigger whom (airflow.teams.access): pure decisions, no database."""
+"""Who may trigger whom (airflow.teams.access, and the dataset gate reading the allow lists)."""
 
 from __future__ import annotations
 
@@ -40,26 +40,40 @@ def test_allow_lists_are_validated_and_normalised():
             validate_allow_list(bad)
 
 
+@pytest.mark.db_test
 def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch, caplog):
-    from dataclasses import dataclass
-    from types import SimpleNamespace
+    """The allow lists are read from the fork's own table (airflow.teams.tables), in one query."""
+    import pendulum
 
-    from airflow.teams import triggering
-
-    @dataclass(frozen=True)
-    class Dag:
-        dag_id: str
-        allow_triggering_by_teams: tuple | None
+    from airflow.models.dag import DAG, DagModel
+    from airflow.models.dataset import DatasetEvent, DatasetModel
+    from airflow.teams import context, triggering
+    from airflow.utils.session import create_session
 
     multi_team({"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name": "b", "class": "LocalExecutor"}]})
+    for team, name, allow in (("team_a", "consume", None), ("team_b", "consume", None), ("team_b", "open", ["team_*"])):
+        with context.parsing_for(team):
+            DAG(name, schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_triggering_by_teams=allow).sync_to_db()
     counted = []
     monkeypatch.setattr("airflow.stats.Stats.incr", lambda name, tags=None, **kw: counted.append((name, tags)),
                         raising=False)
-    event = SimpleNamespace(id=7, uri="s3://x", source_dag_id="team_a:produce", source_teams=None)
-    own, closed, open_ = Dag("team_a:consume", None), Dag("team_b:consume", None), Dag("team_b:open", ("team_*",))
+    consumers = ["team_a:consume", "team_b:consume", "team_b:open"]
+    with create_session() as session:
+        dataset = DatasetModel(uri="s3://refused-triggers")
+        session.add(dataset)
+        session.flush()
+        event = DatasetEvent(dataset_id=dataset.id, source_dag_id="team_a:produce")
+        session.add(event)
+        session.flush()
+        dags = set(session.query(DagModel).filter(DagModel.dag_id.in_(consumers)))
 
-    allowed = triggering.allowed_consumers(event, {own, closed, open_})
+        allowed = triggering.allowed_consumers(event, dags)
+        event_id = event.id
+        assert {dag.dag_id for dag in allowed} == {"team_a:consume", "team_b:open"}
+        assert session.get(DagModel, "team_b:open").allow_triggering_by_teams == ["team_*"]
+        session.rollback()
+        session.query(DagModel).filter(DagModel.dag_id.in_(consumers)).delete(synchronize_session=False)
 
-    assert allowed == {own, open_}
     assert counted == [("teams.trigger_denied", {"consumer": "team_b:consume", "kind": "dataset", "stage": "queue"})]
-    assert "Dataset event 7 on s3://x from team_a (team_a:produce) may not trigger team_b:consume" in caplog.text
+    assert (f"Dataset event {event_id} on s3://refused-triggers from team_a (team_a:produce) may not trigger "
+            "team_b:consume") in caplog.text
