@@ -270,7 +270,8 @@ def start_postgres(root: Path) -> PostgresServer:
 
 
 def template(db: Database, side: Side, home_root: Path) -> str:
-    """A database migrated by ``side`` (multi_team off), copied for each run."""
+    """A database migrated by ``side`` (multi_team off), copied for each run (the fork's multi-team runs
+    then add the fork's own tables with ``airflow db migrate``)."""
     name = f"template_{side.label}"
     db.admin(f"CREATE DATABASE {name}")
     home = home_root / f"home-{name}"
@@ -320,6 +321,8 @@ class Run:
         return self.db.query(self.name, sql, args)
 
     def serialize(self) -> None:
+        if self.workload.teams and self.side.label == "fork":
+            self.side.airflow("db", "migrate", env=self.env)  # the fork's own tables, made in multi-team mode
         self.side.airflow("dags", "reserialize", env=self.env)
         errors = self.q("SELECT filename, left(stacktrace, 400) FROM import_error")
         if errors:

@@ -98,6 +98,9 @@ def test_the_fork_tables_have_their_own_migration_chain(make_deployment):
     run(deployment, python, "-c", "from airflow.teams import tables; tables.downgrade()")
     tables_after_downgrade = deployment.rows(FORK_TABLES)
     kept = deployment.rows("SELECT dag_id FROM dag")
+    deployment.team_folder("team_a")
+    refused = [deployment.airflow(*command, check=False) for command in
+               (("scheduler", "--num-runs", "1"), ("dag-processor", "--team", "team_a", "--num-runs", "1"))]
     deployment.migrate()
 
     assert core_version == [(UPSTREAM_HEAD,)]
@@ -107,6 +110,11 @@ def test_the_fork_tables_have_their_own_migration_chain(make_deployment):
     assert allow_lists == [("team_a:kept", '["team_b"]')]  # deleting a DAG deletes its row (ON DELETE CASCADE)
     assert tables_after_downgrade == [("alembic_version_teams",)]
     assert kept == [("team_a:kept",)]
+    for result in refused:  # components do not start without the fork's tables
+        assert result.returncode != 0
+        assert "The multi-team fork's tables are not migrated (alembic_version_teams: none" in result.stderr
+        assert "run `airflow db migrate` with [core] multi_team = True." in result.stderr
+        assert "Traceback" not in result.stderr
     assert deployment.rows(FORK_TABLES) == tables_after_upgrade
     assert deployment.rows("SELECT version_num FROM alembic_version") == [(UPSTREAM_HEAD,)]
 
