@@ -8,7 +8,6 @@ team A (roles name the teams: FabTeamRolesAuthManager).
 
 from __future__ import annotations
 
-import time
 
 import pytest
 import requests
@@ -119,24 +118,47 @@ def consumed_events(deployment, dag_id: str) -> list[tuple]:
     )
 
 
-def settle(deployment, seconds: float = 8) -> None:
-    """Let the scheduler run a few more loops (it loops every second here)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        deployment.assert_running()
-        time.sleep(1)
+def latest_run(deployment, dag_id: str) -> int:
+    return deployment.scalar("SELECT coalesce(max(id), 0) FROM dag_run WHERE dag_id = :d", d=dag_id)
+
+
+def wait_for_new_run(deployment, dag_id: str, after: int) -> int:
+    """Wait until a run of ``dag_id`` newer than run id ``after`` has succeeded; return its id."""
+    return deployment.wait_for(lambda: deployment.scalar(
+        "SELECT max(id) FROM dag_run WHERE dag_id = :d AND id > :a AND state = 'success'", d=dag_id, a=after),
+        f"a new successful run of {dag_id}")
+
+
+def events_of_run(deployment, run_id: int) -> list[tuple]:
+    """(source dag, source teams) of every event attached to one run."""
+    return deployment.rows(
+        "SELECT e.source_dag_id, s.source_teams::text FROM dagrun_dataset_event de "
+        "JOIN dataset_event e ON e.id = de.event_id "
+        "LEFT JOIN teams_dataset_event_source s ON s.dataset_event_id = e.id "
+        "WHERE de.dag_run_id = :r ORDER BY e.id", r=run_id,
+    )
+
+
+def queued_since(deployment, target_dag_id: str, moment) -> int:
+    return deployment.scalar("SELECT count(*) FROM dataset_dag_run_queue WHERE target_dag_id = :d "
+                             "AND created_at >= :m", d=target_dag_id, m=moment)
 
 
 def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
+    allowed = ("team_a:consume", "team_b:consume", "team_c:consume_glob")
+    before = {dag_id: latest_run(deployment, dag_id) for dag_id in allowed}
+    started = deployment.scalar("SELECT now()")
     deployment.airflow("dags", "trigger", "team_a:produce")
     assert deployment.wait_for_dag_run("team_a:produce") == "success"
 
-    for dag_id in ("team_a:consume", "team_b:consume", "team_c:consume_glob"):
-        assert deployment.wait_for_dag_run(dag_id) == "success", dag_id
-        assert consumed_events(deployment, dag_id) == [("team_a:produce", '["team_a"]')]
-    settle(deployment)
+    for dag_id in allowed:
+        events = events_of_run(deployment, wait_for_new_run(deployment, dag_id, before[dag_id]))
+        assert ("team_a:produce", '["team_a"]') in events, dag_id
+        # only events it may consume: team_a's (recorded teams, or the producing DAG's team if none recorded)
+        assert all(teams == '["team_a"]' or (teams is None and source.startswith("team_a:"))
+                   for source, teams in events), (dag_id, events)
     assert runs(deployment, "team_c:consume") == []
-    assert deployment.scalar("SELECT count(*) FROM dataset_dag_run_queue WHERE target_dag_id = 'team_c:consume'") == 0
+    assert queued_since(deployment, "team_c:consume", started) == 0
     # The producing task queued the allowed consumers only, and says why it left team C's out.
     assert ("may not trigger team_c:consume: team_a is another team and the DAG sets no "
             "allow_triggering_by_teams [queue]") in _task_logs(deployment, "team_a:produce")
@@ -147,23 +169,28 @@ def _task_logs(deployment, dag_id: str) -> str:
 
 
 def test_a_forged_queue_row_does_not_create_a_run(deployment):
+    refusal = "may not trigger team_c:consume: team_a is another team and the DAG sets no allow_triggering_by_teams [run]"
     with deployment._engine.begin() as connection:
+        # An event of team_a on the dataset (as if written behind the manager's back), and a queue row for
+        # team_c's consumer, which does not allow team_a.
+        connection.exec_driver_sql(
+            "INSERT INTO dataset_event (dataset_id, extra, source_dag_id, source_task_id, source_run_id, timestamp) "
+            "SELECT id, '{}', 'team_a:produce', 'forged', 'forged', now() FROM dataset WHERE uri = 's3://shared/orders'"
+        )
         connection.exec_driver_sql(
             "INSERT INTO dataset_dag_run_queue (dataset_id, target_dag_id, created_at) "
             "SELECT id, 'team_c:consume', now() FROM dataset WHERE uri = 's3://shared/orders'"
         )
 
+    deployment.wait_for(lambda: refusal in deployment.log_of("scheduler"), "the scheduler's refusal")
     deployment.wait_for(
         lambda: deployment.scalar(
             "SELECT count(*) FROM dataset_dag_run_queue WHERE target_dag_id = 'team_c:consume'") == 0,
         "the scheduler to drop the forged queue row",
     )
-    settle(deployment, 4)
 
     assert runs(deployment, "team_c:consume") == []
-    log = deployment.log_of("scheduler")
-    assert "may not trigger team_c:consume: team_a is another team and the DAG sets no allow_triggering_by_teams [run]" in log
-    assert "Not creating a dataset-triggered run of team_c:consume" in log
+    assert "Not creating a dataset-triggered run of team_c:consume" in deployment.log_of("scheduler")
 
 
 def test_an_api_event_is_produced_by_the_users_team(deployment):
@@ -176,9 +203,10 @@ def test_an_api_event_is_produced_by_the_users_team(deployment):
                              "WHERE d.uri = 's3://shared/api'") == '["team_b"]'
     assert deployment.wait_for_dag_run("team_b:consume_api") == "success"
     assert consumed_events(deployment, "team_b:consume_api") == [(None, '["team_b"]')]
-    settle(deployment)
-    assert runs(deployment, "team_a:consume_api") == []
-    assert runs(deployment, "team_c:consume_api") == []
+    webserver_log = deployment.log_of("webserver")
+    for dag_id in ("team_a:consume_api", "team_c:consume_api"):  # refused while the request was handled
+        assert f"from team_b (API) may not trigger {dag_id}" in webserver_log
+        assert runs(deployment, dag_id) == []
 
 
 def test_an_api_event_by_a_user_without_team_is_team_less(deployment):
@@ -189,10 +217,17 @@ def test_an_api_event_by_a_user_without_team_is_team_less(deployment):
 
     assert response.status_code == 200
     assert response.json()["extra"] == {"from_rest_api": True}
-    settle(deployment)
-    # Only the orders consumers that existed already ran once each; a team-less event triggers none.
-    for dag_id in ("team_a:consume", "team_b:consume", "team_c:consume_glob"):
-        assert len(runs(deployment, dag_id)) == 1, dag_id
+    event = response.json()["id"]
+    # The dataset manager refused every orders consumer (none allows '*') while handling the request.
+    consumers = ("team_a:consume", "team_b:consume", "team_c:consume", "team_c:consume_glob")
+    webserver_log = deployment.log_of("webserver")
+    for dag_id in consumers:
+        assert f"Dataset event {event} on s3://shared/orders from no team (API) may not trigger {dag_id}" in webserver_log
+    moment = deployment.scalar("SELECT timestamp FROM dataset_event WHERE id = :e", e=event)
+    for dag_id in consumers:
+        assert queued_since(deployment, dag_id, moment) == 0
+    assert deployment.rows("SELECT source_teams::text FROM teams_dataset_event_source "
+                           "WHERE dataset_event_id = :e", e=event) == [("[]",)]
 
 
 def test_direct_triggering_across_teams_needs_the_targets_permission(deployment):

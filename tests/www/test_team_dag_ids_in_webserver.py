@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from urllib.parse import quote
 
 import pytest
@@ -93,7 +92,8 @@ def deployment(tmp_path_factory, postgres_server, statsd):
     deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "the DAGs")
     deployment.airflow("dags", "trigger", DAG_ID, "--run-id", "manual_1")
     assert deployment.wait_for_dag_run(DAG_ID) == "success"
-    time.sleep(2)
+    deployment.wait_for(lambda: any(p.startswith("airflow.dagrun.duration.success.team_a__etl") for p in statsd.packets),
+                        "the run's metrics")
     deployment.metrics = list(statsd.packets)
     deployment.start_webserver(AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(root / "webserver-logs"))
     deployment.wait_for_webserver()
@@ -148,7 +148,10 @@ def test_grid_and_graph_data_of_a_team_dag(deployment, browser):
 
 def test_task_log_with_a_colon_in_its_path_is_served_by_the_schedulers_log_server(deployment):
     local_logs = list((deployment.home / "logs").glob("dag_id=team_a:etl/run_id=manual_1/task_id=hello/attempt=1.log"))
-    response = api(deployment, f"/dags/{DAG_ID}/dagRuns/manual_1/taskInstances/hello/logs/1")
+    path = f"/dags/{DAG_ID}/dagRuns/manual_1/taskInstances/hello/logs/1"
+    # (the scheduler serves the log; another test of this module restarts it)
+    response = deployment.wait_for(lambda: (r := api(deployment, path)).status_code == 200
+                                   and "hello from the team task" in r.text and r, "the served task log", timeout=60)
 
     assert len(local_logs) == 1
     assert response.status_code == 200
@@ -158,11 +161,13 @@ def test_task_log_with_a_colon_in_its_path_is_served_by_the_schedulers_log_serve
 
 
 def test_cli_lists_and_tests_team_dags(deployment):
-    if "scheduler" in deployment.processes:
-        deployment.stop("scheduler")  # `tasks test` deletes its temporary run, which deadlocks with a scheduler
-    listed = deployment.airflow("dags", "list", "-o", "plain")
-    tested = deployment.airflow("tasks", "test", DAG_ID, "hello", "2024-01-02")
-    without_team = deployment.airflow("tasks", "test", "etl", "hello", "2024-01-02", check=False)
+    deployment.stop("scheduler")  # `tasks test` deletes its temporary run, which deadlocks with a scheduler
+    try:
+        listed = deployment.airflow("dags", "list", "-o", "plain")
+        tested = deployment.airflow("tasks", "test", DAG_ID, "hello", "2024-01-02")
+        without_team = deployment.airflow("tasks", "test", "etl", "hello", "2024-01-02", check=False)
+    finally:
+        deployment.start("scheduler", "scheduler")
 
     assert {"team_a:etl", "team_b:etl"} <= set(listed.stdout.split())
     assert "hello from the team task" in tested.stdout
