@@ -99,9 +99,9 @@ class Deployment:
         self.airflow("db", "migrate")
 
     def start(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
-        log = (self.logs / f"{name}.log").open("w")
-        process = subprocess.Popen([AIRFLOW, *args], env=self.env | (env or {}), stdout=log,
-                                   stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True)
+        with (self.logs / f"{name}.log").open("a") as log:  # a restarted process appends to its log
+            process = subprocess.Popen([AIRFLOW, *args], env=self.env | (env or {}), stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True)
         self.processes[name] = process
         return process
 
@@ -157,7 +157,10 @@ class Deployment:
         session = requests.Session()
         page = session.get(f"{self.url}/login/")
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-        session.post(f"{self.url}/login/", data={"username": username, "password": password, "csrf_token": token})
+        response = session.post(f"{self.url}/login/",
+                                data={"username": username, "password": password, "csrf_token": token})
+        if not response.ok or response.url.rstrip("/").endswith("/login"):
+            raise AssertionError(f"Logging in as {username!r} failed ({response.status_code} at {response.url})")
         return session
 
     def create_user(self, username: str = "admin", role: str = "Admin") -> None:
