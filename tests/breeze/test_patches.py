@@ -155,6 +155,16 @@ def test_bad_upstream_status_is_refused(project):
         patches.export(project, dist)
 
 
+def test_inappropriate_patch_must_not_claim_to_be_forwardable(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    trailers = TRAILERS.format(name="fab-x").replace("Pending", "Inappropriate [fork only]")
+    commit_change(project.work_tree(dist), "README.rst", "x\n", "Fork only", trailers)
+
+    with pytest.raises(BreezeError, match="an Inappropriate patch is not forwarded: Forwarded must be not-needed"):
+        patches.export(project, dist)
+
+
 def test_patch_that_does_not_apply_strictly_is_named(project, tmp_path):
     dist = fab(project)
     tree = tmp_path / "tree"

@@ -211,6 +211,8 @@ def lint_trailers(subject: str, trailers: dict[str, str]) -> list[str]:
     forwarded = trailers.get("Forwarded")
     if forwarded is not None and not FORWARDED.match(forwarded):
         problems.append(f"{subject!r}: Forwarded {forwarded!r} must be no, not-needed or a URL")
+    elif forwarded is not None and (status or "").startswith("Inappropriate") and forwarded != "not-needed":
+        problems.append(f"{subject!r}: an Inappropriate patch is not forwarded: Forwarded must be not-needed")
     return problems
 
 
