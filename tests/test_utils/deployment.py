@@ -65,6 +65,8 @@ class Deployment:
             AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY="True",
+            # The tests log in far more often than people do (FAB allows 5 logins per 40 s by default).
+            AIRFLOW__FAB__AUTH_RATE_LIMITED="False",
         )
         if self.teams is not None:
             env.update(AIRFLOW__CORE__MULTI_TEAM="True", AIRFLOW__CORE__EXECUTOR=json.dumps(self.teams))
