@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from teams_breeze.services import PostgresServer, free_port
+from teams_breeze.services import PostgresServer, free_port, stop_process_group
 from teams_breeze.start_airflow import STATE_FILE, _port_is_free, _proc_stat, group_alive
 
 pytestmark = pytest.mark.e2e
@@ -98,13 +98,7 @@ class Launcher:
 
     def kill(self) -> None:
         """Teardown: let the launcher clean up (SIGTERM); if it cannot, kill everything it started."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(90)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        stop_process_group(self.process, grace=90)
         try:
             groups = json.loads((self.home / STATE_FILE).read_text()).get("groups", {})
         except (OSError, ValueError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ from typing import Any, Callable
 import requests
 import sqlalchemy
 
+from teams_breeze import services
 from teams_breeze.services import free_port
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
@@ -24,8 +24,8 @@ FERNET_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
 
 
 def local_executors(*teams: str) -> dict[str, list[dict]]:
-    """One LocalExecutor per team, named ``<team>_local``."""
-    return {team: [{"name": f"{team}_local", "class": "LocalExecutor"}] for team in teams}
+    """One LocalExecutor per team, named ``<team>_local`` (as ``./breeze start-airflow --teams`` runs them)."""
+    return services.local_executors(teams)
 
 
 class Deployment:
@@ -119,19 +119,7 @@ class Deployment:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
     def stop(self, name: str) -> None:
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-        else:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        services.stop_process_group(self.processes.pop(name), grace=30)
 
     def stop_all(self) -> None:
         for name in list(self.processes):

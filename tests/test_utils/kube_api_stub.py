@@ -15,7 +15,6 @@ import copy
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
@@ -28,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from teams_breeze.services import stop_process_group
 
 POD_PATH = re.compile(r"^/api/v1/(?:namespaces/(?P<ns>[^/]+)/)?pods(?:/(?P<name>[^/]+))?(?:/(?P<sub>log|status))?$")
 API_RESOURCES = {
@@ -177,7 +178,7 @@ class KubeApiStub:
             self._changed.notify_all()
             processes = list(self.processes.values())
         for process in processes:
-            _kill(process)
+            stop_process_group(process, grace=10)
         self._server.shutdown()
         self._drop_connections()
         self._server.server_close()
@@ -296,7 +297,7 @@ class KubeApiStub:
             self._emit("DELETED", pod)
             process = self.processes.get((namespace, name))
         if process is not None:
-            _kill(process)
+            stop_process_group(process, grace=10)
         return 200, copy.deepcopy(pod)
 
     def _patch(self, namespace: str, name: str, patch: dict) -> tuple[int, dict]:
@@ -504,15 +505,3 @@ def write_kubeconfig(path: Path, name: str, server: str, token: str | None, name
         "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}],
     }, indent=2))
     return path
-
-
-def _kill(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-        except ProcessLookupError:
-            pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -26,6 +27,31 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def local_executors(teams) -> dict[str, list[dict]]:
+    """The multi-team ``[core] executor`` of a local deployment: one LocalExecutor per team, ``<team>_local``."""
+    return {team: [{"name": f"{team}_local", "class": "LocalExecutor"}] for team in teams}
+
+
+def stop_process_group(process: subprocess.Popen, grace: float) -> None:
+    """Stop the process group ``process`` leads (it was started with ``start_new_session=True``).
+
+    SIGTERM first; SIGKILL if the leader is still there after ``grace`` seconds, or to clean up the rest
+    of the group once the leader has gone.
+    """
+    try:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(grace)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _package_dir(package: str, wheel: str) -> Path:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from teams_breeze.console import BreezeError, info
 from teams_breeze.project import Project
-from teams_breeze.services import PostgresServer, ServiceError, free_port
+from teams_breeze.services import PostgresServer, ServiceError, free_port, local_executors
 
 DATABASE = "airflow"
 ADMIN_USER = "admin"
@@ -345,7 +345,7 @@ class Launcher:
     def _executor_setting(self) -> str:
         if not self.teams:
             return "LocalExecutor"
-        return json.dumps({team: [{"name": f"{team}_local", "class": "LocalExecutor"}] for team in self.teams})
+        return json.dumps(local_executors(self.teams))
 
     # ---- one-shot airflow commands ---------------------------------------------------------------
 
