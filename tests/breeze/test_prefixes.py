@@ -45,6 +45,19 @@ def test_core_prefix_that_does_not_import_is_reported(project_with_venv, tmp_pat
     assert "broken by teams-break" in problems[0]
 
 
+def test_core_prefix_that_shows_a_team_secret_is_reported(project_with_venv, tmp_path):
+    project = project_with_venv
+    dist = project.fork.dist("airflow")
+    patches.apply(project, dist)
+    tree = project.work_tree(dist)
+    add_patch(tree, "airflow/teams/config.py", "    return json.dumps(document)\n", "    return raw\n", "teams-leak")
+    patches.export(project, dist)
+
+    problems = prefixes.check_dist(project, dist, tmp_path / "prefixes")
+
+    assert problems == ["airflow up to teams-leak shows a team's secret in `airflow config list` or as_dict()"]
+
+
 def test_provider_module_touched_by_a_patch_is_imported_from_the_tree(project_with_venv, tmp_path):
     project = project_with_venv
     dist = project.fork.dist("providers/celery")

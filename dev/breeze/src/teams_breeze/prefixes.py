@@ -2,12 +2,14 @@
 
 Core: after each patch, ``import airflow`` runs from the materialised tree (its ``airflow`` package
 shadows the installed one; ``airflow/__init__.py`` extends its path, so installed providers still
-resolve). Providers: after each patch, the modules that patch touched are imported from the tree into
+resolve); from the patch that adds team configuration on, the configuration display must hide a
+team's secrets. Providers: after each patch, the modules that patch touched are imported from the tree into
 the installed provider package.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -19,6 +21,23 @@ from teams_breeze.gitutil import git_text
 from teams_breeze.project import Dist, Project
 
 _IMPORT_CORE = "import airflow, airflow.exceptions, airflow.models, airflow.configuration"
+
+# From the patch that introduces team configuration (airflow/teams/config.py) on, no prefix may show a
+# team's secret: in a team variable, or inside an executor's "config" of the [core] executor JSON.
+_TEAM_SECRET = "prefix-check-team-secret"
+_TEAM_SECRET_ENV = {
+    "AIRFLOW__CORE__MULTI_TEAM": "True",
+    "AIRFLOW__CORE__EXECUTOR": json.dumps({"team_a": [{"name": "a_local", "class": "LocalExecutor", "config": {
+        "database": {"sql_alchemy_conn": f"postgresql://user:{_TEAM_SECRET}@db/airflow"}}}]}),
+    "AIRFLOW__TEAM_A___CORE__FERNET_KEY": _TEAM_SECRET,
+}
+_SHOW_CONFIGURATION = (
+    "import io\n"
+    "from airflow.configuration import conf\n"
+    "listed = io.StringIO()\n"
+    "conf.write(listed, hide_sensitive_values=True)\n"
+    "print(conf.as_dict(display_sensitive=False, display_source=True), listed.getvalue())\n"
+)
 
 
 def _provider_package_root(tree: Path) -> Path:
@@ -59,6 +78,8 @@ def check_dist(project: Project, dist: Dist, workdir: Path) -> list[str]:
         if dist.is_core:
             result = subprocess.run([str(project.python), "-c", _IMPORT_CORE], cwd=tree, env=env,
                                     capture_output=True, text=True)
+            if result.returncode == 0 and (tree / "airflow" / "teams" / "config.py").exists():
+                problems += _team_secret_shown(project, tree, env, name)
         else:
             root = _provider_package_root(tree)
             files = _touched_files(tree, root)
@@ -71,6 +92,17 @@ def check_dist(project: Project, dist: Dist, workdir: Path) -> list[str]:
         else:
             info(f"ok   {dist.series} up to {name}")
     return problems
+
+
+def _team_secret_shown(project: Project, tree: Path, env: dict[str, str], name: str) -> list[str]:
+    env = env | _TEAM_SECRET_ENV | {"AIRFLOW__CORE__DAGS_FOLDER": str(tree / "no-dags")}
+    result = subprocess.run([str(project.python), "-c", _SHOW_CONFIGURATION], cwd=tree, env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return [f"airflow up to {name} cannot show its configuration:\n{result.stderr.strip()[-2000:]}"]
+    if _TEAM_SECRET in result.stdout:
+        return [f"airflow up to {name} shows a team's secret in `airflow config list` or as_dict()"]
+    return []
 
 
 def check_all(project: Project) -> int:
