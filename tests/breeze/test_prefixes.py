@@ -29,16 +29,21 @@ def project_with_venv(project):
     return project
 
 
-def test_core_prefix_that_does_not_import_is_reported(project_with_venv, tmp_path):
-    project = project_with_venv
+def core_prefix_problems(project, tmp_path, *changes: tuple[str, str, str, str]) -> list[str]:
+    """check-prefixes of the core series with patches (path, old, new, name) appended."""
     dist = project.fork.dist("airflow")
     patches.apply(project, dist)
-    tree = project.work_tree(dist)
-    add_patch(tree, "airflow/exceptions.py", "", "\nraise ImportError('broken by teams-break')\n", "teams-break")
-    add_patch(tree, "airflow/exceptions.py", "\nraise ImportError('broken by teams-break')\n", "", "teams-repair")
+    for path, old, new, name in changes:
+        add_patch(project.work_tree(dist), path, old, new, name)
     patches.export(project, dist)
+    return prefixes.check_dist(project, dist, tmp_path / "prefixes")
 
-    problems = prefixes.check_dist(project, dist, tmp_path / "prefixes")
+
+def test_core_prefix_that_does_not_import_is_reported(project_with_venv, tmp_path):
+    broken = "\nraise ImportError('broken by teams-break')\n"
+
+    problems = core_prefix_problems(project_with_venv, tmp_path, ("airflow/exceptions.py", "", broken, "teams-break"),
+                                    ("airflow/exceptions.py", broken, "", "teams-repair"))
 
     assert len(problems) == 1
     assert problems[0].startswith("airflow up to teams-break does not import")
@@ -46,14 +51,9 @@ def test_core_prefix_that_does_not_import_is_reported(project_with_venv, tmp_pat
 
 
 def test_core_prefix_that_shows_a_team_secret_is_reported(project_with_venv, tmp_path):
-    project = project_with_venv
-    dist = project.fork.dist("airflow")
-    patches.apply(project, dist)
-    tree = project.work_tree(dist)
-    add_patch(tree, "airflow/teams/config.py", "    return json.dumps(document)\n", "    return raw\n", "teams-leak")
-    patches.export(project, dist)
+    leak = ("airflow/teams/config.py", "    return json.dumps(document)\n", "    return raw\n", "teams-leak")
 
-    problems = prefixes.check_dist(project, dist, tmp_path / "prefixes")
+    problems = core_prefix_problems(project_with_venv, tmp_path, leak)
 
     assert problems == ["airflow up to teams-leak shows a team's secret in `airflow config list` or as_dict()"]
 
