@@ -167,17 +167,20 @@ def make_deployment(tmp_path: Path, postgres_server):
 def multi_team(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest):
     """Switch this process to multi-team mode with the given teams (``{team: [executor, ...]}``).
 
-    DAG folders are ``<tmp_path>/dags/<team>``; executor-loader caches are cleared before and after.
+    DAG folders are ``<tmp_path>/dags/<team>``; executor-loader caches and the teams read from the
+    configuration are cleared before and after.
     A database test's SQLite database gets the fork's own tables (``airflow db migrate`` in this mode).
     """
     import json
 
     from airflow.executors import executor_loader
+    from airflow.teams import reload_configuration
 
     def clear_loader_caches():
         for cache in ("_alias_to_executors", "_module_to_executors", "_classname_to_executors",
                       "_executor_names", "_loaded_executors"):
             getattr(executor_loader, cache).clear()
+        reload_configuration()  # the mode and teams are read once per process
 
     def enable(teams: dict) -> Path:
         dags = tmp_path / "dags"

@@ -91,8 +91,8 @@ def test_check_reports_new_files_the_trees_gitignore_would_drop(project):
     problems = patches.check(project, dist)
 
     assert problems == [
-        f"work/providers/fab/airflow/providers/fab/secrets.py is ignored by git there (the sdist's .gitignore; "
-        f"`git -C work/providers/fab check-ignore -v airflow/providers/fab/secrets.py` names the rule), so no patch "
+        "work/providers/fab/airflow/providers/fab/secrets.py is ignored by git there (the sdist's .gitignore; "
+        "`git -C work/providers/fab check-ignore -v airflow/providers/fab/secrets.py` names the rule), so no patch "
         "can hold it: rename it"
     ]
 

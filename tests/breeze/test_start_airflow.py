@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from teams_breeze.services import PostgresServer, free_port, stop_process_group
+from teams_breeze.services import PostgresServer, free_port, poll, stop_process_group
 from teams_breeze.start_airflow import STATE_FILE, _port_is_free, _proc_stat, group_alive
 
 pytestmark = pytest.mark.e2e
@@ -83,14 +83,14 @@ class Launcher:
         return "\n".join(parts)
 
     def wait_for(self, condition, what: str, timeout: float):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def launcher_running_and_condition():
             if self.process.poll() is not None:
                 raise AssertionError(f"the launcher exited ({self.process.returncode}) while waiting for {what}\n"
                                      + self.diagnostics())
-            if result := condition():
-                return result
-            time.sleep(1)
+            return condition()
+
+        if result := poll(launcher_running_and_condition, timeout, interval=1):
+            return result
         raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.diagnostics()}")
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:

@@ -11,7 +11,7 @@ from airflow.executors.executor_loader import ExecutorLoader
 from airflow.executors.local_executor import LocalExecutor
 from airflow.models.dag import DAG
 from airflow.operators.empty import EmptyOperator
-from airflow.teams import context
+from airflow.teams import context, parsing, reload_configuration
 
 LOCAL = "airflow.executors.local_executor.LocalExecutor"
 TEAMS = {
@@ -45,14 +45,61 @@ def test_every_teams_executors_are_loaded_with_their_own_configuration(teams):
     assert len(set(names)) == 3  # two executors of one class do not collide in the loader's caches
 
 
-def test_the_default_executor_is_the_teams_first(teams):
+def test_the_default_executor_is_the_teams_first(teams, monkeypatch):
     assert ExecutorLoader.load_executor(None, team_name="team_b").name.alias == "b_local"
     assert ExecutorLoader.load_executor(None, team_name="team_a").name.alias == "a_small"
-    context.set_process_team("team_b")
-    try:
-        assert ExecutorLoader.get_default_executor().name.alias == "b_local"
-    finally:
-        context.set_process_team(None)
+    monkeypatch.setattr(context, "_serving_team", "team_b")  # as `airflow tasks run` of a team_b DAG
+
+    assert ExecutorLoader.get_default_executor().name.alias == "b_local"
+    assert ExecutorLoader.lookup_executor_name_by_str("LocalExecutor").alias == "b_local"
+
+
+def test_a_process_serves_one_team_and_cannot_be_switched_to_another(monkeypatch):
+    monkeypatch.setattr(context, "_serving_team", None)
+    context.serve("team_a")
+    context.serve("team_a")  # the same team again is fine
+
+    with pytest.raises(context.ForeignTeamError, match="serves team 'team_a'; it cannot serve team 'team_b'"):
+        context.serve("team_b")
+    assert context.serving_team() == "team_a"
+
+
+class OnlyTeamName(LocalExecutor):
+    """An executor written for upstream 3.2: its constructor takes team_name, not executor_conf."""
+
+    def __init__(self, parallelism: int = 32, team_name: str | None = None):
+        super().__init__(parallelism=parallelism, team_name=team_name)
+
+
+def test_team_and_configuration_are_constructor_arguments(teams, monkeypatch):
+    received = {}
+    original = LocalExecutor.__init__
+
+    def recording_init(self, *args, **kwargs):
+        received[kwargs["team_name"]] = kwargs["executor_conf"]
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(LocalExecutor, "__init__", recording_init)
+    ExecutorLoader.init_executors()
+
+    assert {team: conf.executor_name for team, conf in received.items()} == {"team_a": "a_big", "team_b": "b_local"}
+
+
+def test_an_executor_without_executor_conf_argument_gets_its_teams_configuration(multi_team, monkeypatch):
+    monkeypatch.setattr(OnlyTeamName, "supports_multi_team", True)
+    monkeypatch.setenv("AIRFLOW__TEAM_A___CORE__PARALLELISM", "3")
+    multi_team({"team_a": [{"name": "a", "class": f"{__name__}.OnlyTeamName"}]})
+
+    (executor,) = ExecutorLoader.init_executors()
+    assert (executor.team_name, executor.parallelism) == ("team_a", 3)
+
+
+def test_an_executor_config_for_a_class_without_executor_conf_argument_is_refused(multi_team, monkeypatch):
+    monkeypatch.setattr(OnlyTeamName, "supports_multi_team", True)
+    multi_team({"team_a": [{"name": "a", "class": f"{__name__}.OnlyTeamName", "config": {"core": {"parallelism": 3}}}]})
+
+    with pytest.raises(AirflowConfigException, match="executor 'a' of team 'team_a' has a 'config', but OnlyTeamName takes no executor_conf"):
+        ExecutorLoader.init_executors()
 
 
 def test_lookup_is_scoped_to_the_team(teams):
@@ -68,7 +115,7 @@ def test_lookup_is_scoped_to_the_team(teams):
 
 
 def test_a_task_naming_another_teams_executor_fails_dag_validation(teams):
-    with context.parsing_for("team_a"):
+    with parsing.parsing_for("team_a"):
         dag = DAG("etl", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
         EmptyOperator(task_id="mine", executor="a_big", dag=dag)
         EmptyOperator(task_id="theirs", executor="b_local", dag=dag)
@@ -108,6 +155,7 @@ class TestSingleTeamUnchanged:
         multi_team({})  # clears the loader caches
         monkeypatch.setenv("AIRFLOW__CORE__MULTI_TEAM", "False")
         monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+        reload_configuration()
 
     def test_names_and_executors_are_upstreams(self):
         (name,) = ExecutorLoader.get_executor_names()
@@ -119,6 +167,7 @@ class TestSingleTeamUnchanged:
 
     def test_a_multi_team_dict_is_refused_naming_the_option(self, monkeypatch):
         monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", '{"team_a": []}')
+        reload_configuration()
 
         with pytest.raises(AirflowConfigException, match=r"multi_team is False"):
             ExecutorLoader.get_executor_names()

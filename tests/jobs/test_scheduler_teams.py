@@ -10,7 +10,7 @@ from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
 from airflow.models.dag import DAG
 from airflow.models.taskinstance import TaskInstance
 from airflow.operators.empty import EmptyOperator
-from airflow.teams import context
+from airflow.teams import parsing
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, State, TaskInstanceState
 from airflow.utils.types import DagRunType
@@ -23,7 +23,7 @@ TEAMS = {
 
 
 def scheduled_tis(team: str | None, executors: dict[str, str | None]) -> list[TaskInstance]:
-    with context.parsing_for(team):
+    with parsing.parsing_for(team):
         dag = DAG("routing", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
         for task_id, executor in executors.items():
             EmptyOperator(task_id=task_id, executor=executor, dag=dag)
@@ -154,9 +154,9 @@ def test_teams_take_turns_in_the_dag_runs_examined_per_loop(multi_team, database
     multi_team(TEAMS)
     if database == "postgres":
         request.getfixturevalue("postgres_metadata_db")
-    with context.parsing_for("team_a"):
+    with parsing.parsing_for("team_a"):
         busy = DAG("busy", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
-    with context.parsing_for("team_b"):
+    with parsing.parsing_for("team_b"):
         quiet = DAG("quiet", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
     for dag in (busy, quiet):
         EmptyOperator(task_id="t", dag=dag)

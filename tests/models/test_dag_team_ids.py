@@ -7,7 +7,7 @@ import pytest
 
 from airflow.exceptions import AirflowException
 from airflow.models.dag import DAG
-from airflow.teams import context
+from airflow.teams import parsing
 from airflow.teams.parsing import DagTeamMismatchError
 
 TEAMS = {"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name": "b", "class": "LocalExecutor"}]}
@@ -21,7 +21,7 @@ def test_without_multi_team_a_colon_is_rejected_exactly_as_upstream(dag_id):
 
 
 def test_without_multi_team_plain_ids_are_unchanged_even_while_a_team_is_parsing():
-    with context.parsing_for("team_a"):
+    with parsing.parsing_for("team_a"):
         dag = DAG("etl", schedule=None, start_date=START)
 
     assert dag.dag_id == "etl"
@@ -30,7 +30,7 @@ def test_without_multi_team_plain_ids_are_unchanged_even_while_a_team_is_parsing
 def test_parsing_for_a_team_adds_its_prefix(multi_team):
     multi_team(TEAMS)
 
-    with context.parsing_for("team_a"):
+    with parsing.parsing_for("team_a"):
         plain = DAG("etl", schedule=None, start_date=START)
         prefixed = DAG("team_a:other", schedule=None, start_date=START)
 
@@ -42,7 +42,7 @@ def test_parsing_for_a_team_adds_its_prefix(multi_team):
 def test_a_dag_claiming_another_team_is_refused(multi_team):
     multi_team(TEAMS)
 
-    with context.parsing_for("team_a"), pytest.raises(DagTeamMismatchError, match="claims team 'team_b'"):
+    with parsing.parsing_for("team_a"), pytest.raises(DagTeamMismatchError, match="claims team 'team_b'"):
         DAG("team_b:etl", schedule=None, start_date=START)
 
 

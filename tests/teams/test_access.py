@@ -47,12 +47,12 @@ def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch
 
     from airflow.models.dag import DAG, DagModel
     from airflow.models.dataset import DatasetEvent, DatasetModel
-    from airflow.teams import context, triggering
+    from airflow.teams import parsing, triggering
     from airflow.utils.session import create_session
 
     multi_team({"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name": "b", "class": "LocalExecutor"}]})
     for team, name, allow in (("team_a", "consume", None), ("team_b", "consume", None), ("team_b", "open", ["team_*"])):
-        with context.parsing_for(team):
+        with parsing.parsing_for(team):
             DAG(name, schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_triggering_by_teams=allow).sync_to_db()
     counted = []
     monkeypatch.setattr("airflow.stats.Stats.incr", lambda name, tags=None, **kw: counted.append((name, tags)),

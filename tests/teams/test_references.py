@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.teams import context, references
+from airflow.teams import parsing, references
 
 
 def test_references_at_run_time_get_the_owner_dags_team():
@@ -15,6 +15,6 @@ def test_references_at_run_time_get_the_owner_dags_team():
 
 def test_references_at_parse_time_use_the_file_team_and_leave_templates_for_run_time():
     assert references.at_parse("downstream") == "downstream"
-    with context.parsing_for("team_a"):
+    with parsing.parsing_for("team_a"):
         assert references.at_parse("downstream") == "team_a:downstream"
         assert references.at_parse("{{ params.x }}") == "{{ params.x }}"

@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -175,12 +174,12 @@ class Deployment:
 
     def wait_for(self, condition: Callable[[], Any], what: str, timeout: float = 120) -> Any:
         """Poll ``condition`` until it returns something truthy; fail with the processes' logs."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def running_and(condition_result: Callable[[], Any]) -> Any:
             self.assert_running()
-            if result := condition():
-                return result
-            time.sleep(1)
+            return condition_result()
+
+        if result := services.poll(lambda: running_and(condition), timeout, interval=1):
+            return result
         summary = f"timed out after {timeout}s waiting for {what}"
         logs = "\n".join(f"--- {name} ---\n{self.log_of(name)[-3000:]}" for name in self.processes)
         raise AssertionError(f"{summary}\n{logs}\n--- {summary}")  # last too: CI output is often cut

@@ -14,7 +14,7 @@ def test_adopted_tasks_are_read_from_the_executors_own_result_backend(multi_team
     from airflow.models.dag import DAG
     from airflow.models.taskinstance import TaskInstance
     from airflow.operators.empty import EmptyOperator
-    from airflow.teams import context
+    from airflow.teams import parsing
 
     multi_team({team: [celery_executor(f"{team}_celery", broker_url=redis_servers[team].url(0),
                                        result_backend=redis_servers[team].url(1))]
@@ -25,7 +25,7 @@ def test_adopted_tasks_are_read_from_the_executors_own_result_backend(multi_team
     team = adopting.team_name
     # The task started while no scheduler ran: its state is in its team's result backend only.
     adopting.celery_app.backend.store_result("celery-task-id", None, "STARTED")
-    with context.parsing_for(team):
+    with parsing.parsing_for(team):
         dag = DAG("adopt", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
     ti = TaskInstance(EmptyOperator(task_id="t", dag=dag), run_id="before_restart")
     ti.external_executor_id = "celery-task-id"

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 UNPRIVILEGED_USER = "nobody"
 
@@ -61,14 +62,29 @@ def _package_dir(package: str, wheel: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _wait_for_port(port: int, timeout: float, what: str, log: Path) -> None:
+T = TypeVar("T")
+
+
+def poll(condition: Callable[[], T], timeout: float, interval: float,
+         sleep: Callable[[float], object] = time.sleep) -> T | None:
+    """Call ``condition`` every ``interval`` seconds until it returns something truthy (returned) or
+    ``timeout`` seconds have passed (None). ``sleep`` may be an event's ``wait``, to be interruptible."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise ServiceError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s; see {log}")
+    while not (result := condition()):
+        if time.monotonic() >= deadline:
+            return None
+        sleep(interval)
+    return result
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_for_port(port: int, timeout: float, what: str, log: Path) -> None:
+    if not poll(lambda: _port_open(port), timeout, 0.05):
+        raise ServiceError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s; see {log}")
 
 
 class PostgresServer:

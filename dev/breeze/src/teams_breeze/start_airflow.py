@@ -30,7 +30,7 @@ from pathlib import Path
 
 from teams_breeze.console import BreezeError, info
 from teams_breeze.project import Project
-from teams_breeze.services import PostgresServer, ServiceError, free_port, local_executors
+from teams_breeze.services import PostgresServer, ServiceError, free_port, local_executors, poll
 
 DATABASE = "airflow"
 ADMIN_USER = "admin"
@@ -433,20 +433,21 @@ class Launcher:
         if self.args.hostname not in ("0.0.0.0", "127.0.0.1", "localhost", "::"):
             url = f"http://{self.args.hostname}:{self.args.webserver_port}/health"
         started = time.monotonic()
-        deadline = started + self.args.startup_timeout
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
             self._check_interrupted()
             dead = self.dead_component()
             if dead is not None:
                 raise BreezeError(self._death_report(dead, "while starting"))
             try:
                 with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        info(f"    webserver healthy after {time.monotonic() - started:.1f}s")
-                        return
+                    return response.status == 200
             except (urllib.error.URLError, OSError):
-                pass
-            self._stop.wait(1)
+                return False
+
+        if poll(healthy, self.args.startup_timeout, 1, sleep=self._stop.wait):
+            info(f"    webserver healthy after {time.monotonic() - started:.1f}s")
+            return
         raise BreezeError(
             f"the webserver did not answer {url} with HTTP 200 within {self.args.startup_timeout}s; "
             f"last lines of {self.logs / 'webserver.log'}:\n{tail(self.logs / 'webserver.log')}"
@@ -498,22 +499,18 @@ Press Ctrl-C to stop.
         """SIGTERM every group, wait up to ``grace`` seconds, then SIGKILL whatever is left."""
         for pgid in groups.values():
             _signal_group(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and not self._force.is_set():
+        def stopped() -> bool:
             self._reap()
-            if not any(group_alive(pgid) for pgid in groups.values()):
-                return
-            time.sleep(0.2)
+            return not any(group_alive(pgid) for pgid in groups.values())
+
+        if poll(lambda: stopped() or self._force.is_set(), grace, 0.2) and stopped():
+            return
         for name, pgid in groups.items():
             if group_alive(pgid):
                 info(f"    {name} did not stop within {grace:.0f}s: SIGKILL")
                 _signal_group(pgid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            self._reap()
-            if not any(group_alive(pgid) for pgid in groups.values()):
-                return
-            time.sleep(0.1)
+        if poll(stopped, 10, 0.1):
+            return
         info("    warning: processes survived SIGKILL in groups " + ", ".join(map(str, groups.values())))
 
     def _reap(self) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from airflow.executors.executor_loader import ExecutorLoader
 from airflow.models.taskinstancekey import TaskInstanceKey
 from tests.providers.cncf.kubernetes.kube_teams import EXECUTORS, EXPECTED_NAMESPACE, pod_template
+from teams_breeze.services import poll
 from tests.test_utils.kube_api_stub import POD_PATH, KubeApiStub
 
 CLUSTERS = ("global", "team_a", "team_b")
@@ -69,10 +69,10 @@ def run_task(executor, dag_id: str) -> None:
 
 
 def wait_for_watch(stub: KubeApiStub, namespace: str) -> None:
-    deadline = time.monotonic() + 30
-    while not any(r.query.get("watch") == "True" for r in stub.recorded("GET", f"/api/v1/namespaces/{namespace}/")):
-        assert time.monotonic() < deadline, f"no watch of {namespace} on {stub.name}: {stub.requests}"
-        time.sleep(0.1)
+    def watching() -> bool:
+        return any(r.query.get("watch") == "True" for r in stub.recorded("GET", f"/api/v1/namespaces/{namespace}/"))
+
+    assert poll(watching, 30, 0.1), f"no watch of {namespace} on {stub.name}: {stub.requests}"
 
 
 def created(stub: KubeApiStub) -> list[tuple[str, str, str]]:
