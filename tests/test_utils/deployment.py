@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,9 @@ from teams_breeze.services import free_port
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 FERNET_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
+# The components that run DAG code; with isolation they hold no database URL (LocalExecutor tasks get
+# theirs removed by the executor itself).
+ISOLATED_COMMANDS = ("dag-processor", "triggerer", "celery")
 
 
 def local_executors(*teams: str) -> dict[str, list[dict]]:
@@ -42,6 +46,7 @@ class Deployment:
         self.teams = teams
         self.processes: dict[str, subprocess.Popen] = {}
         self.env = self._environment(config)
+        self.isolated = False
         self._engine = sqlalchemy.create_engine(database_url, poolclass=sqlalchemy.pool.NullPool)
 
     def _environment(self, config: dict[str, str]) -> dict[str, str]:
@@ -99,7 +104,29 @@ class Deployment:
     def migrate(self) -> None:
         self.airflow("db", "migrate")
 
+    def isolate(self) -> None:
+        """Database access isolation: start an internal API (after :meth:`migrate`); from now on the
+        components that run DAG code (dag-processor, triggerer, celery worker) start without the database URL."""
+        port = free_port()
+        self.env.update(
+            AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True",
+            AIRFLOW__CORE__INTERNAL_API_URL=f"http://127.0.0.1:{port}",
+            AIRFLOW__CORE__INTERNAL_API_SECRET_KEY=secrets.token_hex(32),
+        )
+        self.start("internal-api", "internal-api", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "2")
+        self.wait_for(lambda: self._healthy(f"http://127.0.0.1:{port}/internal_api/v1/health"), "the internal API")
+        self.isolated = True
+
+    @staticmethod
+    def _healthy(url: str) -> bool:
+        try:
+            return requests.get(url, timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
     def start(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+        if self.isolated and args[0] in ISOLATED_COMMANDS:
+            env = (env or {}) | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"}
         with (self.logs / f"{name}.log").open("a") as log:  # a restarted process appends to its log
             process = subprocess.Popen([AIRFLOW, *args], env=self.env | (env or {}), stdout=log,
                                        stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True)
@@ -133,13 +160,7 @@ class Deployment:
         return self.url
 
     def wait_for_webserver(self) -> None:
-        def healthy() -> bool:
-            try:
-                return requests.get(f"{self.url}/health", timeout=5).status_code == 200
-            except requests.RequestException:
-                return False
-
-        self.wait_for(healthy, "the webserver", timeout=180)
+        self.wait_for(lambda: self._healthy(f"{self.url}/health"), "the webserver", timeout=180)
 
     def login(self, username: str = "admin", password: str = "admin") -> requests.Session:
         """A browser session logged in to the webserver's UI."""

@@ -95,35 +95,6 @@ def test_a_multi_team_dict_while_multi_team_is_off_stops_components(tmp_path):
     assert "JSON object (the multi-team format), but [core] multi_team is False" in result.stderr
 
 
-@pytest.mark.parametrize("command", [("internal-api",), ("scheduler",), ("tasks", "run", "team_a:x", "t", "manual__1")])
-def test_database_isolation_is_refused_in_multi_team_mode(tmp_path, command):
-    env = multi_team_env(tmp_path, TEAMS) | {
-        "AIRFLOW_ENABLE_AIP_44": "true",
-        "AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION": "True",
-        "AIRFLOW__CORE__INTERNAL_API_URL": "http://127.0.0.1:9",
-    }
-
-    result = airflow(*command, **env)
-
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        "Invalid configuration: [core] database_access_isolation is True, but multi-team mode does not "
-        "support the AIP-44 internal API: one internal API would serve every team's data to every team's "
-        "components, and in 2.11.2 it is an unreleased development feature. Set [core] "
-        "database_access_isolation = False."
-    )
-
-
-def test_database_isolation_is_left_to_upstream_without_multi_team():
-    env = {"AIRFLOW_ENABLE_AIP_44": "true", "AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION": "True"}
-
-    result = airflow("teams", "list", **env)
-
-    assert result.returncode == 0, result.stderr
-    assert "database_access_isolation" not in result.stderr
-    assert "multi_team is False" in result.stderr
-
-
 def test_config_commands_still_work_with_a_broken_configuration(tmp_path):
     result = airflow("config", "get-value", "core", "executor", **multi_team_env(tmp_path, "LocalExecutor"))
 

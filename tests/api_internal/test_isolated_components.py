@@ -1,0 +1,118 @@
+"""Dag-processors and task processes without database credentials: everything goes through a real
+`airflow internal-api` (patches internal-api-supported, isolated-dag-processor, isolated-task-execution).
+
+PostgreSQL asks TCP clients for a password; the isolated processes never see it, and a task proves it
+by trying to connect."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.test_utils.deployment import local_executors
+
+pytestmark = pytest.mark.e2e
+
+AUTHOR_DAG = """
+    import os
+    import pendulum
+    from airflow import DAG
+    from airflow.configuration import conf
+    from airflow.operators.bash import BashOperator
+    from airflow.operators.python import PythonOperator
+
+    def push():
+        return "pushed"
+
+    def pull(ti):
+        assert ti.xcom_pull(task_ids="push") == "pushed"
+
+    def probe():
+        import psycopg2
+
+        # (printed as booleans and names: the log masks the database setting's value)
+        print("database setting is the isolation marker:", conf.get("database", "sql_alchemy_conn") == "none://")
+        print("variables naming postgresql:", [key for key, value in os.environ.items() if "postgresql" in value])
+        try:
+            psycopg2.connect(host="127.0.0.1", port={port}, user="postgres", dbname="postgres", connect_timeout=5)
+        except psycopg2.OperationalError as err:
+            print("no database:", " ".join(str(err).split()))
+        else:
+            raise AssertionError("the task connected to the database")
+
+    with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        PythonOperator(task_id="push", python_callable=push) >> PythonOperator(task_id="pull", python_callable=pull)
+        BashOperator(task_id="templated", bash_command="echo run={{{{ run_id }}}}")
+        PythonOperator(task_id="probe", python_callable=probe)
+"""
+
+CLAIMS_OTHER_TEAM = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.empty import EmptyOperator
+
+    with DAG("team_b:planted", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        EmptyOperator(task_id="noop")
+"""
+
+
+def environ_of(process) -> str:
+    with open(f"/proc/{process.pid}/environ", "rb") as environ:
+        return environ.read().decode(errors="replace")
+
+
+def run_and_check_the_author_dag(deployment, postgres_server, dag_id: str) -> None:
+    deployment.airflow("dags", "trigger", dag_id)
+
+    assert deployment.wait_for_dag_run(dag_id) == "success"
+    states = dict(deployment.rows("SELECT task_id, state FROM task_instance WHERE dag_id = :d", d=dag_id))
+    assert states == dict.fromkeys(("push", "pull", "templated", "probe"), "success")
+    rendered = deployment.scalar("SELECT rendered_fields::text FROM rendered_task_instance_fields "
+                                 "WHERE dag_id = :d AND task_id = 'templated'", d=dag_id)
+    assert re.search(r"run=manual__", rendered)
+    probe_log = "".join(path.read_text() for path in deployment.home.glob(
+        f"logs/dag_id={dag_id}/*/task_id=probe/attempt=1.log"))
+    assert "database setting is the isolation marker: True" in probe_log
+    assert "variables naming postgresql: []" in probe_log
+    assert re.search(r"no database: .*(password authentication failed|no password supplied)", probe_log)
+    assert postgres_server.password not in probe_log
+    # The task's own database work was done by the internal API (one call per line of its access log).
+    assert deployment.log_of("internal-api").count('"POST /internal_api/v1/rpcapi') > 20
+
+
+def test_a_single_team_dag_processor_and_local_tasks_work_without_database_credentials(make_deployment,
+                                                                                       postgres_server):
+    deployment = make_deployment(None, name="single")
+    deployment.write_dag(None, "author.py", AUTHOR_DAG.format(dag_id="author", port=postgres_server.port))
+    deployment.migrate()
+    deployment.isolate()
+
+    processor = deployment.start("dag-processor", "dag-processor")
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 1, "the DAG")
+
+    assert postgres_server.password not in environ_of(processor)
+    assert "DB isolation mode. Using internal_api when running dag-processor" in deployment.log_of("dag-processor")
+    run_and_check_the_author_dag(deployment, postgres_server, "author")
+
+
+def test_team_dag_processors_and_tasks_work_without_database_credentials(make_deployment, postgres_server):
+    deployment = make_deployment(local_executors("team_a", "team_b"), name="teams")
+    deployment.write_dag("team_a", "author.py", AUTHOR_DAG.format(dag_id="author", port=postgres_server.port))
+    deployment.write_dag("team_a", "claims_b.py", CLAIMS_OTHER_TEAM)
+    deployment.write_dag("team_b", "author.py", AUTHOR_DAG.format(dag_id="author", port=postgres_server.port))
+    deployment.migrate()
+    deployment.isolate()
+
+    processors = [deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+                  for team in ("team_a", "team_b")]
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "both DAGs")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM import_error"), "the import error")
+
+    assert all(postgres_server.password not in environ_of(process) for process in processors)
+    (error,) = deployment.rows("SELECT filename, stacktrace FROM import_error")
+    assert error[0].endswith("team_a/claims_b.py") and "claims team 'team_b'" in error[1]
+    assert deployment.scalar("SELECT count(*) FROM dag WHERE dag_id = 'team_b:planted'") == 0
+    run_and_check_the_author_dag(deployment, postgres_server, "team_a:author")

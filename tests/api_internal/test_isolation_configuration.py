@@ -1,0 +1,52 @@
+"""`airflow internal-api` is a supported command, and isolated components check their configuration at start
+(patch internal-api-supported)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+ISOLATED = {"AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION": "True"}
+MULTI_TEAM = {"AIRFLOW__CORE__MULTI_TEAM": "True",
+              "AIRFLOW__CORE__EXECUTOR": '{"team_a": [{"name": "a", "class": "LocalExecutor"}]}'}
+
+
+def airflow(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k != "AIRFLOW_ENABLE_AIP_44"}
+    return subprocess.run([AIRFLOW, *args], capture_output=True, text=True, timeout=120, env=clean | env)
+
+
+def test_internal_api_is_a_command_without_any_feature_flag():
+    result = airflow("internal-api", "--help")
+
+    assert result.returncode == 0, result.stderr
+    assert "--workers" in result.stdout
+
+
+@pytest.mark.parametrize("mode", [{}, MULTI_TEAM], ids=["single-team", "multi-team"])
+@pytest.mark.parametrize(("url", "problem"), [
+    (None, "[core] internal_api_url is not set"),
+    ("127.0.0.1:9080", "[core] internal_api_url is '127.0.0.1:9080'; it must be an http:// or https:// URL"),
+])
+@pytest.mark.parametrize("command", [("dag-processor",), ("triggerer",), ("tasks", "run", "team_a:x", "t", "r")],
+                         ids=lambda command: command[0])
+def test_an_isolated_component_without_a_usable_url_stops_with_one_line(command, url, problem, mode):
+    env = ISOLATED | mode | ({"AIRFLOW__CORE__INTERNAL_API_URL": url} if url else {})
+
+    result = airflow(*command, **env)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Invalid configuration: ") and problem in last, result.stderr
+
+
+def test_trusted_components_do_not_need_the_url():
+    result = airflow("teams", "list", **ISOLATED)
+
+    assert result.returncode == 0, result.stderr
