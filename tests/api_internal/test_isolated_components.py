@@ -1,5 +1,6 @@
-"""Dag-processors and task processes without database credentials: everything goes through a real
-`airflow internal-api` (patches internal-api-supported, isolated-dag-processor, isolated-task-execution).
+"""Dag-processors, triggerers and task processes without database credentials: everything goes through a
+real `airflow internal-api` (patches internal-api-supported, internal-api-user-model, isolated-dag-processor,
+isolated-task-execution, isolated-triggerer).
 
 PostgreSQL asks TCP clients for a password; the isolated processes never see it, and a task proves it
 by trying to connect."""
@@ -47,6 +48,18 @@ AUTHOR_DAG = """
         PythonOperator(task_id="probe", python_callable=probe)
 """
 
+DEFERRED_DAG = """
+    import pendulum
+    from airflow import DAG
+    from airflow.operators.empty import EmptyOperator
+    from airflow.sensors.date_time import DateTimeSensorAsync
+
+    with DAG("deferred", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        # always in the future when the task starts, so the task always defers
+        in_3s = "{{ (macros.datetime.utcnow() + macros.timedelta(seconds=3)).isoformat() }}"
+        DateTimeSensorAsync(task_id="wait", target_time=in_3s) >> EmptyOperator(task_id="after")
+"""
+
 CLAIMS_OTHER_TEAM = """
     import pendulum
     from airflow import DAG
@@ -81,20 +94,29 @@ def run_and_check_the_author_dag(deployment, postgres_server, dag_id: str) -> No
     assert deployment.log_of("internal-api").count('"POST /internal_api/v1/rpcapi') > 20
 
 
-def test_a_single_team_dag_processor_and_local_tasks_work_without_database_credentials(make_deployment,
-                                                                                       postgres_server):
+def test_a_single_team_dag_processor_triggerer_and_local_tasks_work_without_database_credentials(
+    make_deployment, postgres_server
+):
     deployment = make_deployment(None, name="single")
     deployment.write_dag(None, "author.py", AUTHOR_DAG.format(dag_id="author", port=postgres_server.port))
+    deployment.write_dag(None, "deferred.py", DEFERRED_DAG)
     deployment.migrate()
     deployment.isolate()
 
     processor = deployment.start("dag-processor", "dag-processor")
+    triggerer = deployment.start("triggerer", "triggerer")
     deployment.start("scheduler", "scheduler")
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 1, "the DAG")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "the DAGs")
 
-    assert postgres_server.password not in environ_of(processor)
+    assert all(postgres_server.password not in environ_of(process) for process in (processor, triggerer))
     assert "DB isolation mode. Using internal_api when running dag-processor" in deployment.log_of("dag-processor")
+    assert "DB isolation mode. Using internal_api when running triggerer" in deployment.log_of("triggerer")
     run_and_check_the_author_dag(deployment, postgres_server, "author")
+    # The sensor only finishes through its trigger: the isolated triggerer ran it and submitted the event.
+    deployment.airflow("dags", "trigger", "deferred")
+    assert deployment.wait_for_dag_run("deferred") == "success"
+    assert re.search(r"trigger deferred/\S+/wait/-1/1 \(ID \d+\) completed", deployment.log_of("triggerer"))
+    assert "Traceback (most recent call last)" not in deployment.log_of("triggerer")
 
 
 def test_team_dag_processors_and_tasks_work_without_database_credentials(make_deployment, postgres_server):

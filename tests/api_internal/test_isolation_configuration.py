@@ -50,3 +50,13 @@ def test_trusted_components_do_not_need_the_url():
     result = airflow("teams", "list", **ISOLATED)
 
     assert result.returncode == 0, result.stderr
+
+
+def test_an_isolated_triggerer_is_refused_in_multi_team_mode_until_the_api_knows_its_team():
+    result = airflow("triggerer", "--team", "team_a",
+                     **ISOLATED | MULTI_TEAM | {"AIRFLOW__CORE__INTERNAL_API_URL": "http://127.0.0.1:9"})
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "Invalid configuration: an isolated triggerer cannot run in multi-team mode yet")
