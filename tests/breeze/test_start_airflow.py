@@ -231,16 +231,22 @@ def trigger_and_wait(airflow: Launcher, dag_id: str) -> tuple[str, str]:
 
 
 @pytest.mark.timeout(900)
-def test_start_airflow_with_teams_runs_each_teams_example_dag(start_launcher):
-    airflow = start_launcher(options=("--teams", "team_a,team_b"))
+def test_start_airflow_with_teams_and_db_isolation_runs_each_teams_example_dag(start_launcher):
+    airflow = start_launcher(options=("--teams", "team_a,team_b", "--db-isolation"))
     airflow.wait_for(lambda: "is running" in airflow.output(), "the banner", timeout=360)
     output = airflow.output()
-    assert "is running (teams: team_a, team_b)" in output
+    assert "is running (teams: team_a, team_b, database access isolation)" in output
     team_dags = airflow.home / "team-dags"
     assert f"DAG folder:  {team_dags} (one folder per team: team_a, team_b)" in output
     state = json.loads((airflow.home / STATE_FILE).read_text())
-    assert set(state["groups"]) == {"scheduler", "webserver", "dag-processor-team_a", "dag-processor-team_b",
-                                    "triggerer-team_a", "triggerer-team_b"}
+    assert set(state["groups"]) == {"internal-api", "scheduler", "webserver", "dag-processor-team_a",
+                                    "dag-processor-team_b", "triggerer-team_a", "triggerer-team_b"}
+    # The dag-processors hold no database credentials: PostgreSQL's password is not in their environment.
+    password = (airflow.home / "postgres.password").read_text().strip()
+    for team in ("team_a", "team_b"):
+        environ = Path(f"/proc/{state['groups'][f'dag-processor-{team}']}/environ").read_bytes()
+        assert b"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=none://" in environ.split(b"\0")
+        assert password.encode() not in environ
 
     for team in ("team_a", "team_b"):
         assert (team_dags / team / "example_teams_hello.py").is_file()
@@ -273,5 +279,5 @@ def test_help_lists_every_option():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     for option in ("--airflow-home", "--db-reset", "--webserver-port", "--hostname", "--postgres-port",
-                   "--load-example-dags", "--dags-folder", "--startup-timeout", "--stop-timeout"):
+                   "--load-example-dags", "--dags-folder", "--db-isolation", "--startup-timeout", "--stop-timeout"):
         assert option in result.stdout

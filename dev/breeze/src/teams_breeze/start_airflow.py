@@ -170,6 +170,7 @@ class Launcher:
         self.python = sys.executable
         self.postgres: PostgresServer | None = None
         self.components: list[Component] = []
+        self.internal_api_port: int | None = None
         self.env: dict[str, str] = {}
         self._stop = threading.Event()
         self._stop_signal: int | None = None
@@ -336,6 +337,15 @@ class Launcher:
             AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY="True",
         )
+        if self.args.db_isolation:
+            self.internal_api_port = free_port()
+            env.update(
+                AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True",
+                AIRFLOW__CORE__INTERNAL_API_URL=f"http://127.0.0.1:{self.internal_api_port}",
+                AIRFLOW__CORE__INTERNAL_API_SECRET_KEY=_read_or_create(
+                    self.home / "internal_api_secret_key", lambda: secrets.token_hex(32)
+                ),
+            )
         overridden = [k for k in inherited if env[k] != os.environ.get(k)]
         kept = [k for k in inherited if k not in overridden]
         if kept:
@@ -394,16 +404,28 @@ class Launcher:
     # ---- long-running components -----------------------------------------------------------------
 
     def component_commands(self) -> dict[str, tuple[list[str], dict[str, str]]]:
-        """Each component's ``airflow`` arguments and extra environment: per team with ``--teams``."""
-        commands: dict[str, tuple[list[str], dict[str, str]]] = {"scheduler": (["scheduler"], {})}
+        """Each component's ``airflow`` arguments and extra environment: per team with ``--teams``.
+
+        A team's components get only their own team's ``AIRFLOW__<TEAM>___...`` variables. With
+        ``--db-isolation`` the dag-processors (and a single-team triggerer) get no database URL; in
+        multi-team mode the triggerers keep database access (an isolated one is refused there)."""
+        isolated = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"} if self.args.db_isolation else {}
+        commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        if self.args.db_isolation:
+            commands["internal-api"] = (
+                ["internal-api", "--port", str(self.internal_api_port), "--hostname", "127.0.0.1", "--workers", "2"],
+                {},
+            )
+        commands["scheduler"] = (["scheduler"], {})
         if not self.teams:
-            commands["dag-processor"] = (["dag-processor"], {})
-            commands["triggerer"] = (["triggerer"], {})
+            commands["dag-processor"] = (["dag-processor"], isolated)
+            commands["triggerer"] = (["triggerer"], isolated)
         for team in self.teams:
-            commands[f"dag-processor-{team}"] = (["dag-processor", "--team", team], {})
+            commands[f"dag-processor-{team}"] = (["dag-processor", "--team", team], isolated)
             # Each triggerer serves its trigger logs on its own port.
             port = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
-            commands[f"triggerer-{team}"] = (["triggerer", "--team", team], port)
+            direct = {"AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION": "False"} if self.args.db_isolation else {}
+            commands[f"triggerer-{team}"] = (["triggerer", "--team", team], port | direct)
         commands["webserver"] = (
             ["webserver", "--port", str(self.args.webserver_port), "--hostname", self.args.hostname], {}
         )
@@ -414,13 +436,36 @@ class Launcher:
         info("==> Starting " + ", ".join(commands))
         for name, (airflow_args, extra_env) in commands.items():
             component = Component(name, [self.python, "-m", "airflow", *airflow_args], self.logs / f"{name}.log")
+            team = next((team for team in self.teams if name.endswith(f"-{team}")), None)
             with component.log.open("w") as out:
                 component.process = subprocess.Popen(
-                    component.command, env=self.env | extra_env, cwd=self.home, stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                    component.command, env=self._team_env(team) | extra_env, cwd=self.home,
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                 )
             self.components.append(component)
             self._write_state()
+            if name == "internal-api":
+                self._wait_for_internal_api()
+
+    def _team_env(self, team: str | None) -> dict[str, str]:
+        """The environment of a team's component: without the other teams' AIRFLOW__<TEAM>___ variables."""
+        others = tuple(f"AIRFLOW__{other.upper()}___" for other in self.teams if other != team)
+        return {key: value for key, value in self.env.items() if not (team and key.startswith(others))}
+
+    def _wait_for_internal_api(self) -> None:
+        url = f"http://127.0.0.1:{self.internal_api_port}/internal_api/v1/health"
+
+        def healthy() -> bool:
+            self._check_interrupted()
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    return response.status == 200
+            except (urllib.error.URLError, OSError):
+                return False
+
+        if not poll(healthy, self.args.startup_timeout, 1, sleep=self._stop.wait):
+            raise BreezeError(f"the internal API did not answer {url}; last lines of its log:\n"
+                              f"{tail(self.logs / 'internal-api.log')}")
 
     def dead_component(self) -> Component | None:
         for component in self.components:
@@ -465,6 +510,7 @@ class Launcher:
         port = self.args.webserver_port
         logs = ", ".join(f"{component.name}.log" for component in self.components)
         mode = f"teams: {', '.join(self.teams)}" if self.teams else "single team"
+        mode += ", database access isolation" if self.args.db_isolation else ""
         folders = f" (one folder per team: {', '.join(self.teams)})" if self.teams else ""
         assert self.postgres is not None
         banner = f"""
@@ -606,6 +652,11 @@ def parser(project: Project) -> argparse.ArgumentParser:
         "--teams", type=team_names, default=None, metavar="TEAM[,TEAM...]",
         help="run a multi-team deployment ([core] multi_team): one LocalExecutor, dag-processor --team "
         "and triggerer --team per team",
+    )
+    result.add_argument(
+        "--db-isolation", action="store_true",
+        help="database access isolation: start an internal API; the dag-processors, single-team triggerer and "
+        "task processes hold no database URL (see docs/isolation.md)",
     )
     result.add_argument(
         "--startup-timeout", type=float, default=300,
