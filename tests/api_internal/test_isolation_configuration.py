@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +61,24 @@ def test_an_isolated_triggerer_is_refused_in_multi_team_mode_until_the_api_knows
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(
         "Invalid configuration: an isolated triggerer cannot run in multi-team mode yet")
+
+
+def test_an_isolated_component_that_cannot_reach_the_internal_api_says_which_url_and_retries(tmp_path):
+    from teams_breeze.services import free_port, poll, stop_process_group
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    log = tmp_path / "triggerer.log"
+    clean = {k: v for k, v in os.environ.items() if k != "AIRFLOW_ENABLE_AIP_44"}
+    env = clean | ISOLATED | {"AIRFLOW__CORE__INTERNAL_API_URL": url,
+                              "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"}
+    with log.open("w") as out:
+        process = subprocess.Popen([AIRFLOW, "triggerer"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        retried = poll(lambda: "(attempt 2 of 10)" in log.read_text(), 60, 0.5)
+    finally:
+        stop_process_group(process, grace=5)
+
+    assert retried, log.read_text()[-3000:]
+    assert re.search(rf"Internal API {re.escape(url)}/internal_api/v1/rpcapi unreachable for airflow\.\S+ "
+                     r"\(attempt 1 of 10\): .*Connection refused.*; retrying in 1s\.", log.read_text())
