@@ -90,7 +90,7 @@ def run_and_check_the_author_dag(deployment, postgres_server, dag_id: str) -> No
     assert "variables naming postgresql: []" in probe_log
     assert re.search(r"no database: .*(password authentication failed|no password supplied)", probe_log)
     assert postgres_server.password not in probe_log
-    # The task's own database work was done by the internal API (one call per line of its access log).
+    # The isolated components' database work went through the internal API (a line of its access log each).
     assert deployment.log_of("internal-api").count('"POST /internal_api/v1/rpcapi') > 20
 
 

@@ -17,9 +17,13 @@ MULTI_TEAM = {"AIRFLOW__CORE__MULTI_TEAM": "True",
               "AIRFLOW__CORE__EXECUTOR": '{"team_a": [{"name": "a", "class": "LocalExecutor"}]}'}
 
 
+def environment(**env: str) -> dict[str, str]:
+    """This process's environment without the AIP-44 flag, with ``env``."""
+    return {k: v for k, v in os.environ.items() if k != "AIRFLOW_ENABLE_AIP_44"} | env
+
+
 def airflow(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k != "AIRFLOW_ENABLE_AIP_44"}
-    return subprocess.run([AIRFLOW, *args], capture_output=True, text=True, timeout=120, env=clean | env)
+    return subprocess.run([AIRFLOW, *args], capture_output=True, text=True, timeout=120, env=environment(**env))
 
 
 def test_internal_api_is_a_command_without_any_feature_flag():
@@ -68,9 +72,7 @@ def test_an_isolated_component_that_cannot_reach_the_internal_api_says_which_url
 
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     log = tmp_path / "triggerer.log"
-    clean = {k: v for k, v in os.environ.items() if k != "AIRFLOW_ENABLE_AIP_44"}
-    env = clean | ISOLATED | {"AIRFLOW__CORE__INTERNAL_API_URL": url,
-                              "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"}
+    env = environment(**ISOLATED, AIRFLOW__CORE__INTERNAL_API_URL=url, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="none://")
     with log.open("w") as out:
         process = subprocess.Popen([AIRFLOW, "triggerer"], env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)

@@ -114,15 +114,8 @@ class Deployment:
             AIRFLOW__CORE__INTERNAL_API_SECRET_KEY=secrets.token_hex(32),
         )
         self.start("internal-api", "internal-api", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "2")
-        self.wait_for(lambda: self._healthy(f"http://127.0.0.1:{port}/internal_api/v1/health"), "the internal API")
+        self.wait_for(lambda: services.http_ok(f"http://127.0.0.1:{port}/internal_api/v1/health"), "the internal API")
         self.isolated = True
-
-    @staticmethod
-    def _healthy(url: str) -> bool:
-        try:
-            return requests.get(url, timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
 
     def start(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
         if self.isolated and args[0] in ISOLATED_COMMANDS:
@@ -160,7 +153,7 @@ class Deployment:
         return self.url
 
     def wait_for_webserver(self) -> None:
-        self.wait_for(lambda: self._healthy(f"{self.url}/health"), "the webserver", timeout=180)
+        self.wait_for(lambda: services.http_ok(f"{self.url}/health"), "the webserver", timeout=180)
 
     def login(self, username: str = "admin", password: str = "admin") -> requests.Session:
         """A browser session logged in to the webserver's UI."""

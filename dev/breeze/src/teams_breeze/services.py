@@ -15,6 +15,8 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -76,6 +78,15 @@ def poll(condition: Callable[[], T], timeout: float, interval: float,
             return None
         sleep(interval)
     return result
+
+
+def http_ok(url: str) -> bool:
+    """Whether ``url`` answers a GET with HTTP 200 within 5 seconds (a health check)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def _port_open(port: int) -> bool:

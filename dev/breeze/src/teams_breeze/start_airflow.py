@@ -21,8 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from importlib.metadata import version as dist_version
@@ -30,7 +28,7 @@ from pathlib import Path
 
 from teams_breeze.console import BreezeError, info
 from teams_breeze.project import Project
-from teams_breeze.services import PostgresServer, ServiceError, free_port, local_executors, poll
+from teams_breeze.services import PostgresServer, ServiceError, free_port, http_ok, local_executors, poll
 
 DATABASE = "airflow"
 ADMIN_USER = "admin"
@@ -457,11 +455,7 @@ class Launcher:
 
         def healthy() -> bool:
             self._check_interrupted()
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    return response.status == 200
-            except (urllib.error.URLError, OSError):
-                return False
+            return http_ok(url)
 
         if not poll(healthy, self.args.startup_timeout, 1, sleep=self._stop.wait):
             raise BreezeError(f"the internal API did not answer {url}; last lines of its log:\n"
@@ -485,11 +479,7 @@ class Launcher:
             dead = self.dead_component()
             if dead is not None:
                 raise BreezeError(self._death_report(dead, "while starting"))
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    return response.status == 200
-            except (urllib.error.URLError, OSError):
-                return False
+            return http_ok(url)
 
         if poll(healthy, self.args.startup_timeout, 1, sleep=self._stop.wait):
             info(f"    webserver healthy after {time.monotonic() - started:.1f}s")
@@ -546,6 +536,7 @@ Press Ctrl-C to stop.
         """SIGTERM every group, wait up to ``grace`` seconds, then SIGKILL whatever is left."""
         for pgid in groups.values():
             _signal_group(pgid, signal.SIGTERM)
+
         def stopped() -> bool:
             self._reap()
             return not any(group_alive(pgid) for pgid in groups.values())
