@@ -6,6 +6,10 @@ Each xdist worker gets its own AIRFLOW_HOME and SQLite database before airflow i
 - ``backend("postgres")``: the test's metadata DB is a fresh database on a real PostgreSQL server
   (embedded, one per worker); the ORM is pointed at it for the test and back afterwards.
 - ``e2e``: the test starts real Airflow processes.
+- ``db_isolation``: an end-to-end test of team components that also runs with them in database access
+  isolation (``[db_access]`` ``isolated`` in its id): its deployments start an internal API after
+  ``migrate()``, the dag-processors, triggerers and Celery workers start without the database URL, and
+  the test fails if a log of theirs shows a database access of their own. ``--db-access`` picks the modes.
 """
 
 from __future__ import annotations
@@ -42,10 +46,32 @@ def _isolate_airflow_home() -> Path:
 AIRFLOW_HOME = _isolate_airflow_home()
 
 
+DB_ACCESS_MODES = ("direct", "isolated")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db-access", choices=(*DB_ACCESS_MODES, "both"), default="both",
+                     help="database access of the team components in db_isolation tests (default: both)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_access" in metafunc.fixturenames and metafunc.definition.get_closest_marker("db_isolation"):
+        chosen = metafunc.config.getoption("db_access")
+        modes = DB_ACCESS_MODES if chosen == "both" else (chosen,)
+        metafunc.parametrize("db_access", modes, scope="module")
+
+
+@pytest.fixture(scope="module")
+def db_access() -> str:
+    """How team components reach the database: "direct", or "isolated" for db_isolation tests."""
+    return "direct"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "db_test: the test uses the metadata database")
     config.addinivalue_line("markers", "backend(name): the test runs on this metadata DB backend (postgres)")
     config.addinivalue_line("markers", "e2e: the test starts real Airflow processes")
+    config.addinivalue_line("markers", "db_isolation: also run with team components in database isolation")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -146,7 +172,7 @@ def redis_servers(tmp_path: Path):
 
 
 @pytest.fixture
-def make_deployment(tmp_path: Path, postgres_server):
+def make_deployment(tmp_path: Path, postgres_server, db_access: str):
     """Factory of real deployments (``tests/test_utils/deployment.py``) on fresh PostgreSQL databases."""
     from tests.test_utils.deployment import Deployment
 
@@ -154,7 +180,7 @@ def make_deployment(tmp_path: Path, postgres_server):
 
     def make(teams=None, name: str = "deployment", **config: str) -> Deployment:
         database = postgres_server.create_database(f"e2e_{WORKER}_{next(_database_counter)}")
-        deployment = Deployment(tmp_path / name, database, teams, **config)
+        deployment = Deployment(tmp_path / name, database, teams, isolated=db_access == "isolated", **config)
         deployments.append(deployment)
         return deployment
 

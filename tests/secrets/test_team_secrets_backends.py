@@ -70,6 +70,7 @@ def team_secrets(tmp_path, team: str, suffix: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.db_isolation
 def test_each_team_reads_its_own_connections_and_variables_and_never_the_database(
     make_deployment, redis_servers, tmp_path
 ):

@@ -103,3 +103,24 @@ def test_redis_fixture_is_a_real_server_that_can_be_restarted(redis_server):
     redis_server.start()
 
     assert redis.Redis.from_url(redis_server.url()).ping()
+
+
+def test_the_isolation_guard_reports_what_an_isolated_process_logged_of_its_own_database_access(tmp_path):
+    from airflow.settings import TracebackSession
+
+    from tests.test_utils.deployment import Deployment
+
+    with pytest.raises(RuntimeError) as raised:  # what Airflow raises when isolated code uses a session
+        TracebackSession().execute
+    deployment = Deployment(tmp_path, "postgresql://nobody@127.0.0.1:1/unused")
+    deployment.isolated = True
+    deployment.isolated_processes.add("dag-processor")
+    (deployment.logs / "dag-processor.log").write_text("INFO - parsed\n")
+    (deployment.logs / "scheduler.log").write_text(f"ERROR - {raised.value}\n")  # the scheduler has access
+    deployment.assert_no_direct_database_access()
+
+    task_log = deployment.home / "logs" / "dag_id=d" / "run_id=r" / "task_id=t" / "attempt=1.log"
+    task_log.parent.mkdir(parents=True)
+    task_log.write_text(f"ERROR - Task failed: {raised.value}\n")
+    with pytest.raises(AssertionError, match=r"task_id=t/attempt=1.log: ERROR - Task failed: TracebackSession object"):
+        deployment.assert_no_direct_database_access()

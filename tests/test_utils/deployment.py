@@ -24,6 +24,9 @@ FERNET_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
 # The components that run DAG code; with isolation they hold no database URL (LocalExecutor tasks get
 # theirs removed by the executor itself).
 ISOLATED_COMMANDS = ("dag-processor", "triggerer", "celery")
+# What an isolated process logs when its code opens a database session or connection itself.
+DIRECT_ACCESS = re.compile(r"TracebackSession object was used|Can't load plugin: sqlalchemy\.dialects:none"
+                           r"|Could not parse SQLAlchemy URL")
 
 
 def local_executors(*teams: str) -> dict[str, list[dict]]:
@@ -35,7 +38,8 @@ class Deployment:
     """Everything lives below ``root``; processes are stopped by :meth:`stop_all`."""
 
     def __init__(self, root: Path, database_url: str, teams: dict[str, list[dict]] | None = None,
-                 **config: str):
+                 isolated: bool = False, **config: str):
+        """``isolated``: :meth:`migrate` also starts the internal API (:meth:`isolate`)."""
         self.root = root
         self.home = root / "home"
         self.dags = root / "dags"
@@ -46,7 +50,9 @@ class Deployment:
         self.teams = teams
         self.processes: dict[str, subprocess.Popen] = {}
         self.env = self._environment(config)
+        self.isolate_after_migrate = isolated
         self.isolated = False
+        self.isolated_processes: set[str] = set()
         self._engine = sqlalchemy.create_engine(database_url, poolclass=sqlalchemy.pool.NullPool)
 
     def _environment(self, config: dict[str, str]) -> dict[str, str]:
@@ -103,6 +109,8 @@ class Deployment:
 
     def migrate(self) -> None:
         self.airflow("db", "migrate")
+        if self.isolate_after_migrate:
+            self.isolate()
 
     def isolate(self) -> None:
         """Database access isolation: start an internal API (after :meth:`migrate`); from now on the
@@ -120,6 +128,7 @@ class Deployment:
     def start(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
         if self.isolated and args[0] in ISOLATED_COMMANDS:
             env = (env or {}) | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"}
+            self.isolated_processes.add(name)
         with (self.logs / f"{name}.log").open("a") as log:  # a restarted process appends to its log
             process = subprocess.Popen([AIRFLOW, *args], env=self.env | (env or {}), stdout=log,
                                        stderr=subprocess.STDOUT, cwd=self.home, start_new_session=True)
@@ -141,9 +150,21 @@ class Deployment:
         services.stop_process_group(self.processes.pop(name), grace=30)
 
     def stop_all(self) -> None:
-        for name in list(self.processes):
+        for name in reversed(list(self.processes)):  # the internal API, started first, stops last
             self.stop(name)
         self._engine.dispose()
+        if self.isolated:
+            self.assert_no_direct_database_access()
+
+    def assert_no_direct_database_access(self) -> None:
+        """The guard of isolation mode: no isolated component or task tried to use a database session of
+        its own (the TracebackSession raises) or to connect with the ``none://`` URL it was given."""
+        logs = [self.logs / f"{name}.log" for name in sorted(self.isolated_processes)]
+        logs += list((self.home / "logs").rglob("*.log"))
+        found = [f"{path}: {line.strip()[:300]}" for path in logs
+                 for line in path.read_text(errors="replace").splitlines() if DIRECT_ACCESS.search(line)]
+        if found:
+            raise AssertionError("isolated components accessed the database themselves:\n" + "\n".join(found[:20]))
 
     def start_webserver(self, **env: str) -> str:
         """Start a webserver on a free port, wait until it is healthy and return (and keep) its URL."""

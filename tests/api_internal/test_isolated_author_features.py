@@ -1,0 +1,169 @@
+"""What DAG authors use, run by isolated components: a dag-processor, a triggerer and LocalExecutor task
+processes without database credentials, everything through a real `airflow internal-api`.
+
+One deployment for the module; each test triggers its own DAG and checks its rows, logs and the marks
+its callbacks leave (files in ``marks/``, written by whichever process ran the callback)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+HEADER = """
+    import pathlib
+    from datetime import timedelta
+
+    import pendulum
+    from airflow import DAG, Dataset
+    from airflow.decorators import task
+    from airflow.operators.empty import EmptyOperator
+    from airflow.operators.python import BranchPythonOperator, PythonOperator
+
+    MARKS = pathlib.Path({marks!r})
+    START = pendulum.datetime(2024, 1, 1)
+
+    def mark(kind):
+        def callback(context):
+            name = context["ti"].task_id if kind.startswith("task_") else context["dag"].dag_id
+            (MARKS / f"{{kind}}.{{name}}").write_text(str(context.get("reason") or ""))
+        return callback
+"""
+
+CALLBACKS = """
+    def fail_first_try(ti):
+        if ti.try_number == 1:
+            raise RuntimeError("first try fails")
+
+    def always_fail():
+        raise RuntimeError("this task fails")
+
+    with DAG("callbacks", schedule=None, start_date=START, on_failure_callback=mark("dag_failure")):
+        PythonOperator(task_id="flaky", python_callable=fail_first_try, retries=1,
+                       retry_delay=timedelta(seconds=1), on_retry_callback=mark("task_retry"),
+                       on_success_callback=mark("task_success"))
+        PythonOperator(task_id="doomed", python_callable=always_fail, on_failure_callback=mark("task_failure"))
+"""
+
+FLOW = """
+    from airflow.operators.trigger_dagrun import TriggerDagRunOperator
+    from airflow.sensors.external_task import ExternalTaskSensor
+    from airflow.sensors.python import PythonSensor
+
+    ORDERS = Dataset("file:///shared/orders")
+
+    def poke_twice():
+        poked = MARKS / "poked"
+        if poked.exists():
+            return True
+        poked.touch()
+        return False
+
+    with DAG("flow", schedule=None, start_date=START, on_success_callback=mark("dag_success")):
+        @task
+        def double(x):
+            return 2 * x
+
+        @task
+        def total(values):
+            assert sorted(values) == [2, 4, 6], values
+
+        total(double.expand(x=[1, 2, 3]))
+
+        branch = BranchPythonOperator(task_id="branch", python_callable=lambda: "chosen")
+        branch >> [PythonOperator(task_id="chosen", python_callable=lambda: None),
+                   PythonOperator(task_id="not_chosen", python_callable=lambda: None)]
+
+        PythonSensor(task_id="rescheduled", python_callable=poke_twice, mode="reschedule", poke_interval=1)
+
+        produce = PythonOperator(task_id="produce", python_callable=lambda: None, outlets=[ORDERS])
+        produce >> TriggerDagRunOperator(
+            task_id="trigger", trigger_dag_id="triggered", conf={"sent_by": "flow"},
+            logical_date="{{ logical_date }}", wait_for_completion=True, poke_interval=2)
+
+    with DAG("triggered", schedule=None, start_date=START):
+        def read_conf(dag_run):
+            assert dag_run.conf == {"sent_by": "flow"}, dag_run.conf
+
+        PythonOperator(task_id="read_conf", python_callable=read_conf)
+        ExternalTaskSensor(task_id="wait_for_produce", external_dag_id="flow", external_task_id="produce",
+                           mode="reschedule", poke_interval=1, timeout=120)
+
+    with DAG("consumer", schedule=[ORDERS], start_date=START):
+        PythonOperator(task_id="consume", python_callable=lambda triggering_dataset_events: print(
+            "events:", {uri: len(events) for uri, events in triggering_dataset_events.items()}))
+"""
+
+WARNED = """
+    with DAG("warned", schedule=None, start_date=START):
+        EmptyOperator(task_id="in_a_missing_pool", pool="no_such_pool")
+"""
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory, postgres_server):
+    from tests.test_utils.deployment import Deployment
+
+    root = tmp_path_factory.mktemp("author-features")
+    database = postgres_server.create_database(f"e2e_features_{root.name.replace('-', '_')}")
+    deployment = Deployment(root, database, None, scheduler__min_file_process_interval="1")
+    deployment.marks = root / "marks"
+    deployment.marks.mkdir()
+    header = HEADER.format(marks=str(deployment.marks))
+    for name, body in (("callbacks", CALLBACKS), ("flow", FLOW), ("warned", WARNED)):
+        deployment.write_dag(None, f"{name}.py", header + body)
+    deployment.migrate()
+    deployment.isolate()
+    deployment.start("dag-processor", "dag-processor")
+    deployment.start("triggerer", "triggerer")
+    deployment.start("scheduler", "scheduler")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 5, "the DAGs")
+    yield deployment
+    deployment.stop_all()
+
+
+def states(deployment, dag_id: str) -> dict[str, str]:
+    rows = deployment.rows("SELECT task_id, map_index, state FROM task_instance WHERE dag_id = :d", d=dag_id)
+    return {task_id if map_index < 0 else f"{task_id}[{map_index}]": state for task_id, map_index, state in rows}
+
+
+def task_log(deployment, dag_id: str, task_id: str, attempt: int = 1) -> str:
+    return "".join(path.read_text() for path in deployment.home.glob(
+        f"logs/dag_id={dag_id}/*/task_id={task_id}/attempt={attempt}.log"))
+
+
+def test_retries_and_task_and_dag_callbacks(deployment):
+    deployment.airflow("dags", "trigger", "callbacks")
+
+    assert deployment.wait_for_dag_run("callbacks") == "failed"
+    assert states(deployment, "callbacks") == {"flaky": "success", "doomed": "failed"}
+    assert deployment.scalar("SELECT try_number FROM task_instance WHERE task_id = 'flaky'") == 2
+    # The task callbacks ran in the task processes, the DAG's in the dag-processor.
+    deployment.wait_for(lambda: (deployment.marks / "dag_failure.callbacks").exists(), "the DAG's failure callback")
+    assert {"task_retry.flaky", "task_success.flaky", "task_failure.doomed"} <= {p.name for p in deployment.marks.iterdir()}
+    assert "Marking task as UP_FOR_RETRY" in task_log(deployment, "callbacks", "flaky")
+
+
+def test_mapping_branching_sensors_triggering_and_datasets(deployment):
+    deployment.airflow("dags", "trigger", "flow")
+
+    assert deployment.wait_for_dag_run("flow", timeout=240) == "success"
+    assert states(deployment, "flow") == {
+        "double[0]": "success", "double[1]": "success", "double[2]": "success", "total": "success",
+        "branch": "success", "chosen": "success", "not_chosen": "skipped",
+        "rescheduled": "success", "produce": "success", "trigger": "success"}
+    assert deployment.scalar("SELECT count(*) FROM task_reschedule WHERE task_id = 'rescheduled'") >= 1
+    assert states(deployment, "triggered") == {"read_conf": "success", "wait_for_produce": "success"}
+    assert deployment.wait_for_dag_run("consumer") == "success"
+    assert deployment.scalar("SELECT count(*) FROM dataset_event") == 1
+    deployment.wait_for(lambda: (deployment.marks / "dag_success.flow").exists(), "the DAG's success callback")
+
+
+def test_dag_warnings_and_clearing_dependents(deployment):
+    warning = deployment.wait_for(
+        lambda: deployment.scalar("SELECT message FROM dag_warning WHERE dag_id = 'warned'"), "the DAG warning")
+    assert "no_such_pool" in warning
+
+    deployment.airflow("dags", "trigger", "callbacks")
+    deployment.wait_for(lambda: deployment.scalar(
+        "SELECT count(*) FROM dag_run WHERE dag_id = 'callbacks' AND state = 'failed'") == 2, "both runs")
