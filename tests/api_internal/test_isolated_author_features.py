@@ -106,16 +106,14 @@ def deployment(tmp_path_factory, postgres_server):
 
     root = tmp_path_factory.mktemp("author-features")
     database = postgres_server.create_database(f"e2e_features_{root.name.replace('-', '_')}")
-    deployment = Deployment(root, database, None, scheduler__min_file_process_interval="1")
+    deployment = Deployment(root, database, None, isolated=True, scheduler__min_file_process_interval="1")
     deployment.marks = root / "marks"
     deployment.marks.mkdir()
     header = HEADER.format(marks=str(deployment.marks))
     for name, body in (("callbacks", CALLBACKS), ("flow", FLOW), ("warned", WARNED)):
         deployment.write_dag(None, f"{name}.py", header + body)
     deployment.migrate()
-    deployment.isolate()
     deployment.start("dag-processor", "dag-processor")
-    deployment.start("triggerer", "triggerer")
     deployment.start("scheduler", "scheduler")
     deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 5, "the DAGs")
     yield deployment
@@ -142,6 +140,7 @@ def test_retries_and_task_and_dag_callbacks(deployment):
     deployment.wait_for(lambda: (deployment.marks / "dag_failure.callbacks").exists(), "the DAG's failure callback")
     assert {"task_retry.flaky", "task_success.flaky", "task_failure.doomed"} <= {p.name for p in deployment.marks.iterdir()}
     assert "Marking task as UP_FOR_RETRY" in task_log(deployment, "callbacks", "flaky")
+    assert (deployment.marks / "dag_failure.callbacks").read_text() == "task_failure"  # the callback's reason
 
 
 def test_mapping_branching_sensors_triggering_and_datasets(deployment):
@@ -156,14 +155,20 @@ def test_mapping_branching_sensors_triggering_and_datasets(deployment):
     assert states(deployment, "triggered") == {"read_conf": "success", "wait_for_produce": "success"}
     assert deployment.wait_for_dag_run("consumer") == "success"
     assert deployment.scalar("SELECT count(*) FROM dataset_event") == 1
+    assert "events: {'file:///shared/orders': 1}" in task_log(deployment, "consumer", "consume")
     deployment.wait_for(lambda: (deployment.marks / "dag_success.flow").exists(), "the DAG's success callback")
 
+    # Clearing the mapped task and what depends on it runs them again, through the same isolated path.
+    deployment.airflow("tasks", "clear", "flow", "--task-regex", "^double$", "--downstream", "--yes")
+    deployment.wait_for(lambda: deployment.rows(
+        "SELECT DISTINCT try_number, state FROM task_instance WHERE dag_id = 'flow' AND task_id IN ('double', 'total')"
+    ) == [(2, "success")], "the cleared tasks' second try")
+    assert deployment.wait_for_dag_run("flow") == "success"
+    assert states(deployment, "flow")["produce"] == "success"
+    assert deployment.scalar("SELECT try_number FROM task_instance WHERE dag_id = 'flow' AND task_id = 'produce'") == 1
 
-def test_dag_warnings_and_clearing_dependents(deployment):
+
+def test_dag_warnings(deployment):
     warning = deployment.wait_for(
         lambda: deployment.scalar("SELECT message FROM dag_warning WHERE dag_id = 'warned'"), "the DAG warning")
     assert "no_such_pool" in warning
-
-    deployment.airflow("dags", "trigger", "callbacks")
-    deployment.wait_for(lambda: deployment.scalar(
-        "SELECT count(*) FROM dag_run WHERE dag_id = 'callbacks' AND state = 'failed'") == 2, "both runs")

@@ -35,6 +35,7 @@ AUTHOR_DAG = """
         # (printed as booleans and names: the log masks the database setting's value)
         print("database setting is the isolation marker:", conf.get("database", "sql_alchemy_conn") == "none://")
         print("variables naming postgresql:", [key for key, value in os.environ.items() if "postgresql" in value])
+        print("team variables:", sorted(key for key in os.environ if "___" in key))
         try:
             psycopg2.connect(host="127.0.0.1", port={port}, user="postgres", dbname="postgres", connect_timeout=5)
         except psycopg2.OperationalError as err:
@@ -120,7 +121,9 @@ def test_a_single_team_dag_processor_triggerer_and_local_tasks_work_without_data
 
 
 def test_team_dag_processors_and_tasks_work_without_database_credentials(make_deployment, postgres_server):
-    deployment = make_deployment(local_executors("team_a", "team_b"), name="teams")
+    # Each team's tasks get only their own team's variables (here a harmless option of each team).
+    deployment = make_deployment(local_executors("team_a", "team_b"), name="teams",
+                                 team_a___probe__marker="a", team_b___probe__marker="b")
     deployment.write_dag("team_a", "author.py", AUTHOR_DAG.format(dag_id="author", port=postgres_server.port))
     deployment.write_dag("team_a", "claims_b.py", CLAIMS_OTHER_TEAM)
     deployment.write_dag("team_b", "author.py", AUTHOR_DAG.format(dag_id="author", port=postgres_server.port))
@@ -138,3 +141,6 @@ def test_team_dag_processors_and_tasks_work_without_database_credentials(make_de
     assert error[0].endswith("team_a/claims_b.py") and "claims team 'team_b'" in error[1]
     assert deployment.scalar("SELECT count(*) FROM dag WHERE dag_id = 'team_b:planted'") == 0
     run_and_check_the_author_dag(deployment, postgres_server, "team_a:author")
+    probe_log = "".join(path.read_text() for path in deployment.home.glob(
+        "logs/dag_id=team_a:author/*/task_id=probe/attempt=1.log"))
+    assert "team variables: ['AIRFLOW__TEAM_A___PROBE__MARKER']" in probe_log

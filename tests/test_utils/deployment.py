@@ -125,6 +125,10 @@ class Deployment:
         self.wait_for(lambda: services.http_ok(f"http://127.0.0.1:{port}/internal_api/v1/health"), "the internal API")
         self.isolated = True
 
+    def isolated_env(self) -> dict[str, str]:
+        """The environment of a process that runs DAG code in isolation mode: no database URL."""
+        return self.env | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"}
+
     def start(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
         if self.isolated and args[0] in ISOLATED_COMMANDS:
             env = (env or {}) | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"}

@@ -66,14 +66,16 @@ def deployment(make_deployment, kube_apis, tmp_path):
     files = tmp_path / "kube-files"
     files.mkdir()
     configure_teams(deployment, {team: stub.url for team, stub in kube_apis.items()}, files)
-    for stub in kube_apis.values():
-        stub.kubelet_env, stub.kubelet_cwd = deployment.env, deployment.home
     deployment.migrate()
+    for stub in kube_apis.values():  # the pods' environment: isolated, without the database URL
+        stub.kubelet_env = deployment.isolated_env() if deployment.isolated else deployment.env
+        stub.kubelet_cwd = deployment.home
     yield deployment
     deployment.stop_all()
     shutil.rmtree(short_tmp, ignore_errors=True)
 
 
+@pytest.mark.db_isolation
 def test_each_teams_kubernetes_executor_uses_its_own_cluster_namespace_and_template(deployment, kube_apis, tmp_path):
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -107,6 +109,10 @@ def test_each_teams_kubernetes_executor_uses_its_own_cluster_namespace_and_templ
         container = pod["spec"]["containers"][0]
         assert container["image"] == EXPECTED_IMAGE[team]
         assert container["args"][:6] == ["airflow", "tasks", "run", f"{team}:etl", "work", "r1"]
+        if deployment.isolated:  # the pod got no database URL from the executor either, and used the internal API
+            assert "SQL_ALCHEMY_CONN" not in json.dumps(container.get("env"))
+            task_logs = "".join(p.read_text() for p in deployment.home.glob(f"logs/dag_id={team}:etl/**/*.log"))
+            assert "Forcing TracebackSession for untrusted components" in task_logs
         # ...where the task ran (the template's env var reached it), and the pod was deleted there.
         assert json.loads((markers / f"{team}-etl").read_text()) == {"template": team, "pod": name}
         assert stub.recorded("DELETE")[0].path == f"/api/v1/namespaces/{namespace}/pods/{name}"
