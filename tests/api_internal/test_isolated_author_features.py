@@ -1,5 +1,6 @@
-"""What DAG authors use, run by isolated components: a dag-processor, a triggerer and LocalExecutor task
-processes without database credentials, everything through a real `airflow internal-api`.
+"""What DAG authors use, run by isolated components: a dag-processor and LocalExecutor task processes
+without database credentials, everything through a real `airflow internal-api` (deferrable operators
+and the triggerer: test_isolated_components.py).
 
 One deployment for the module; each test triggers its own DAG and checks its rows, logs and the marks
 its callbacks leave (files in ``marks/``, written by whichever process ran the callback)."""
@@ -125,11 +126,6 @@ def states(deployment, dag_id: str) -> dict[str, str]:
     return {task_id if map_index < 0 else f"{task_id}[{map_index}]": state for task_id, map_index, state in rows}
 
 
-def task_log(deployment, dag_id: str, task_id: str, attempt: int = 1) -> str:
-    return "".join(path.read_text() for path in deployment.home.glob(
-        f"logs/dag_id={dag_id}/*/task_id={task_id}/attempt={attempt}.log"))
-
-
 def test_retries_and_task_and_dag_callbacks(deployment):
     deployment.airflow("dags", "trigger", "callbacks")
 
@@ -139,7 +135,7 @@ def test_retries_and_task_and_dag_callbacks(deployment):
     # The task callbacks ran in the task processes, the DAG's in the dag-processor.
     deployment.wait_for(lambda: (deployment.marks / "dag_failure.callbacks").exists(), "the DAG's failure callback")
     assert {"task_retry.flaky", "task_success.flaky", "task_failure.doomed"} <= {p.name for p in deployment.marks.iterdir()}
-    assert "Marking task as UP_FOR_RETRY" in task_log(deployment, "callbacks", "flaky")
+    assert "Marking task as UP_FOR_RETRY" in deployment.task_logs("callbacks", "flaky", attempt="1")
     assert (deployment.marks / "dag_failure.callbacks").read_text() == "task_failure"  # the callback's reason
 
 
@@ -155,7 +151,7 @@ def test_mapping_branching_sensors_triggering_and_datasets(deployment):
     assert states(deployment, "triggered") == {"read_conf": "success", "wait_for_produce": "success"}
     assert deployment.wait_for_dag_run("consumer") == "success"
     assert deployment.scalar("SELECT count(*) FROM dataset_event") == 1
-    assert "events: {'file:///shared/orders': 1}" in task_log(deployment, "consumer", "consume")
+    assert "events: {'file:///shared/orders': 1}" in deployment.task_logs("consumer", "consume")
     deployment.wait_for(lambda: (deployment.marks / "dag_success.flow").exists(), "the DAG's success callback")
 
     # Clearing the mapped task and what depends on it runs them again, through the same isolated path.

@@ -85,8 +85,7 @@ def run_and_check_the_author_dag(deployment, postgres_server, dag_id: str) -> No
     rendered = deployment.scalar("SELECT rendered_fields::text FROM rendered_task_instance_fields "
                                  "WHERE dag_id = :d AND task_id = 'templated'", d=dag_id)
     assert re.search(r"run=manual__", rendered)
-    probe_log = "".join(path.read_text() for path in deployment.home.glob(
-        f"logs/dag_id={dag_id}/*/task_id=probe/attempt=1.log"))
+    probe_log = deployment.task_logs(dag_id, "probe")
     assert "database setting is the isolation marker: True" in probe_log
     assert "variables naming postgresql: []" in probe_log
     assert re.search(r"no database: .*(password authentication failed|no password supplied)", probe_log)
@@ -141,6 +140,5 @@ def test_team_dag_processors_and_tasks_work_without_database_credentials(make_de
     assert error[0].endswith("team_a/claims_b.py") and "claims team 'team_b'" in error[1]
     assert deployment.scalar("SELECT count(*) FROM dag WHERE dag_id = 'team_b:planted'") == 0
     run_and_check_the_author_dag(deployment, postgres_server, "team_a:author")
-    probe_log = "".join(path.read_text() for path in deployment.home.glob(
-        "logs/dag_id=team_a:author/*/task_id=probe/attempt=1.log"))
+    probe_log = deployment.task_logs("team_a:author", "probe")
     assert "team variables: ['AIRFLOW__TEAM_A___PROBE__MARKER']" in probe_log

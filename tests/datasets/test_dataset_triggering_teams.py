@@ -152,13 +152,9 @@ def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
     assert queued_since(deployment, "team_c:consume", started) == 0
     # The producing task queued the allowed consumers only, and says why it left team C's out (isolated: the
     # internal API, which registered the task's event, says it).
-    gate_log = deployment.log_of("internal-api") if deployment.isolated else _task_logs(deployment, "team_a:produce")
+    gate_log = deployment.log_of("internal-api") if deployment.isolated else deployment.task_logs("team_a:produce")
     assert ("may not trigger team_c:consume: team_a is another team and the DAG sets no "
             "allow_triggering_by_teams [queue]") in gate_log
-
-
-def _task_logs(deployment, dag_id: str) -> str:
-    return "\n".join(p.read_text() for p in (deployment.home / "logs" / f"dag_id={dag_id}").rglob("*.log"))
 
 
 def test_a_forged_queue_row_does_not_create_a_run(deployment):
@@ -234,7 +230,7 @@ def test_direct_triggering_across_teams_needs_the_targets_permission(deployment)
     assert deployment.wait_for_dag_run("team_a:trigger_c") == "failed"
     assert len(runs(deployment, "team_b:target")) == 1
     assert runs(deployment, "team_c:target") == []
-    log = _task_logs(deployment, "team_a:trigger_c")
+    log = deployment.task_logs("team_a:trigger_c")
     assert "TriggerDeniedError: Team 'team_a' may not trigger DAG 'team_c:target'" in log
 
 

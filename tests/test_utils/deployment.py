@@ -150,6 +150,12 @@ class Deployment:
     def log_of(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
+    def task_logs(self, dag_id: str, task_id: str = "*", attempt: str = "*") -> str:
+        """The task logs of ``dag_id`` (all runs and map indexes), optionally of one task and attempt."""
+        return "\n".join(path.read_text(errors="replace") for path in sorted(
+            (self.home / "logs" / f"dag_id={dag_id}").rglob(f"attempt={attempt}.log"))
+            if task_id == "*" or f"/task_id={task_id}/" in str(path))
+
     def stop(self, name: str) -> None:
         services.stop_process_group(self.processes.pop(name), grace=30)
 

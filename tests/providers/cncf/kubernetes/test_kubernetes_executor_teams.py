@@ -111,8 +111,7 @@ def test_each_teams_kubernetes_executor_uses_its_own_cluster_namespace_and_templ
         assert container["args"][:6] == ["airflow", "tasks", "run", f"{team}:etl", "work", "r1"]
         if deployment.isolated:  # the pod got no database URL from the executor either, and used the internal API
             assert "SQL_ALCHEMY_CONN" not in json.dumps(container.get("env"))
-            task_logs = "".join(p.read_text() for p in deployment.home.glob(f"logs/dag_id={team}:etl/**/*.log"))
-            assert "Forcing TracebackSession for untrusted components" in task_logs
+            assert "Forcing TracebackSession for untrusted components" in deployment.task_logs(f"{team}:etl")
         # ...where the task ran (the template's env var reached it), and the pod was deleted there.
         assert json.loads((markers / f"{team}-etl").read_text()) == {"template": team, "pod": name}
         assert stub.recorded("DELETE")[0].path == f"/api/v1/namespaces/{namespace}/pods/{name}"
