@@ -1,5 +1,5 @@
 """`airflow internal-api` is a supported command, and isolated components check their configuration at start
-(patch internal-api-supported)."""
+(patches internal-api-supported, teams-internal-api)."""
 
 from __future__ import annotations
 
@@ -33,38 +33,62 @@ def test_internal_api_is_a_command_without_any_feature_flag():
     assert "--workers" in result.stdout
 
 
-@pytest.mark.parametrize("mode", [{}, MULTI_TEAM], ids=["single-team", "multi-team"])
 @pytest.mark.parametrize(("url", "problem"), [
     (None, "[core] internal_api_url is not set"),
     ("127.0.0.1:9080", "[core] internal_api_url is '127.0.0.1:9080'; it must be an http:// or https:// URL"),
 ])
-@pytest.mark.parametrize("command", [("dag-processor",), ("triggerer",), ("tasks", "run", "team_a:x", "t", "r")],
+@pytest.mark.parametrize("command", [("dag-processor",), ("triggerer",), ("tasks", "run", "x", "t", "r")],
                          ids=lambda command: command[0])
-def test_an_isolated_component_without_a_usable_url_stops_with_one_line(command, url, problem, mode):
-    env = ISOLATED | mode | ({"AIRFLOW__CORE__INTERNAL_API_URL": url} if url else {})
+def test_an_isolated_component_without_a_usable_url_stops_with_one_line(command, url, problem):
+    env = ISOLATED | ({"AIRFLOW__CORE__INTERNAL_API_URL": url} if url else {})
 
-    result = airflow(*command, **env)
+    assert_stops_with_one_line(airflow(*command, **env), "Invalid configuration: ", problem)
 
+
+def assert_stops_with_one_line(result: subprocess.CompletedProcess[str], start: str, *parts: str) -> None:
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("Invalid configuration: ") and problem in last, result.stderr
+    assert last.startswith(start) and all(part in last for part in parts), result.stderr
+
+
+# In multi-team mode each team's components use their team's own URL and key; global values do not count.
+GLOBAL = {"AIRFLOW__CORE__INTERNAL_API_URL": "http://127.0.0.1:9", "AIRFLOW__CORE__INTERNAL_API_SECRET_KEY": "g"}
+TEAM_KEY = {"AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY": "a-key"}
+
+
+@pytest.mark.parametrize(("team_env", "problem"), [
+    ({}, "team 'team_a' has no [core] internal_api_secret_key of its own"),
+    (TEAM_KEY, "team 'team_a' has no [core] internal_api_url of its own"),
+    (TEAM_KEY | {"AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL": "127.0.0.1:9080"},
+     "[core] internal_api_url of team 'team_a' is '127.0.0.1:9080'"),
+], ids=["no-key", "no-url", "bad-url"])
+@pytest.mark.parametrize("command", [("dag-processor", "--team", "team_a"), ("triggerer", "--team", "team_a"),
+                                     ("tasks", "run", "team_a:x", "t", "r")], ids=lambda command: command[0])
+def test_a_team_component_without_its_teams_url_and_key_stops_with_one_line(command, team_env, problem):
+    result = airflow(*command, **ISOLATED | MULTI_TEAM | GLOBAL | team_env)
+
+    assert_stops_with_one_line(result, "Invalid configuration: ", problem)
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    ((), MULTI_TEAM | TEAM_KEY, "In multi-team mode (`[core] multi_team = True`) every internal-api serves one team: "
+                                "start it as `airflow internal-api --team <team>`. Configured teams: team_a."),
+    (("--team", "team_z"), MULTI_TEAM | TEAM_KEY, "Unknown team 'team_z': [core] executor configures the teams team_a."),
+    (("--team", "team_a"), MULTI_TEAM | GLOBAL, "Invalid configuration: team 'team_a' has no "
+                                                "[core] internal_api_secret_key of its own"),
+    (("--team", "team_a"), {}, "airflow internal-api --team needs [core] multi_team = True."),
+], ids=["no-team", "unknown-team", "no-team-key", "single-team"])
+def test_a_team_internal_api_with_a_wrong_team_or_no_key_stops_with_one_line(args, env, message):
+    result = airflow("internal-api", "--port", "9", *args, **ISOLATED | env)
+
+    assert_stops_with_one_line(result, "", message)
 
 
 def test_trusted_components_do_not_need_the_url():
     result = airflow("teams", "list", **ISOLATED)
 
     assert result.returncode == 0, result.stderr
-
-
-def test_an_isolated_triggerer_is_refused_in_multi_team_mode_until_the_api_knows_its_team():
-    result = airflow("triggerer", "--team", "team_a",
-                     **ISOLATED | MULTI_TEAM | {"AIRFLOW__CORE__INTERNAL_API_URL": "http://127.0.0.1:9"})
-
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "Invalid configuration: an isolated triggerer cannot run in multi-team mode yet")
 
 
 def test_an_isolated_component_that_cannot_reach_the_internal_api_says_which_url_and_retries(tmp_path):

@@ -239,14 +239,21 @@ def test_start_airflow_with_teams_and_db_isolation_runs_each_teams_example_dag(s
     team_dags = airflow.home / "team-dags"
     assert f"DAG folder:  {team_dags} (one folder per team: team_a, team_b)" in output
     state = json.loads((airflow.home / STATE_FILE).read_text())
-    assert set(state["groups"]) == {"internal-api", "scheduler", "webserver", "dag-processor-team_a",
-                                    "dag-processor-team_b", "triggerer-team_a", "triggerer-team_b"}
-    # The dag-processors hold no database credentials: PostgreSQL's password is not in their environment.
+    assert set(state["groups"]) == {"internal-api-team_a", "internal-api-team_b", "scheduler", "webserver",
+                                    "dag-processor-team_a", "dag-processor-team_b", "triggerer-team_a",
+                                    "triggerer-team_b"}
+    # The team components hold no database credentials (PostgreSQL's password is not in their environment)
+    # and only their own team's internal API URL and key.
     password = (airflow.home / "postgres.password").read_text().strip()
-    for team in ("team_a", "team_b"):
-        environ = Path(f"/proc/{state['groups'][f'dag-processor-{team}']}/environ").read_bytes()
-        assert b"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=none://" in environ.split(b"\0")
-        assert password.encode() not in environ
+    for team, other in (("team_a", "team_b"), ("team_b", "team_a")):
+        for component in (f"dag-processor-{team}", f"triggerer-{team}", f"internal-api-{team}"):
+            variables = Path(f"/proc/{state['groups'][component]}/environ").read_bytes().split(b"\0")
+            names = {variable.split(b"=")[0].decode() for variable in variables}
+            assert f"AIRFLOW__{team.upper()}___CORE__INTERNAL_API_SECRET_KEY" in names, component
+            assert not [name for name in names if name.startswith(f"AIRFLOW__{other.upper()}___")], component
+            if not component.startswith("internal-api"):
+                assert b"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=none://" in variables, component
+                assert password.encode() not in b"\0".join(variables), component
 
     for team in ("team_a", "team_b"):
         assert (team_dags / team / "example_teams_hello.py").is_file()

@@ -152,7 +152,7 @@ def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
     assert queued_since(deployment, "team_c:consume", started) == 0
     # The producing task queued the allowed consumers only, and says why it left team C's out (isolated: the
     # internal API, which registered the task's event, says it).
-    gate_log = deployment.log_of("internal-api") if deployment.isolated else deployment.task_logs("team_a:produce")
+    gate_log = deployment.log_of(deployment.internal_api("team_a")) if deployment.isolated else deployment.task_logs("team_a:produce")
     assert ("may not trigger team_c:consume: team_a is another team and the DAG sets no "
             "allow_triggering_by_teams [queue]") in gate_log
 
@@ -220,9 +220,6 @@ def test_an_api_event_by_a_user_without_team_is_team_less(deployment):
 
 
 def test_direct_triggering_across_teams_needs_the_targets_permission(deployment):
-    if deployment.isolated:
-        pytest.skip("isolated tasks trigger through the internal API, which does not know the caller's team "
-                    "before `internal-api --team` (docs/isolation.md, Not yet)")
     deployment.airflow("dags", "trigger", "team_a:trigger_b")
     deployment.airflow("dags", "trigger", "team_a:trigger_c")
 

@@ -53,6 +53,7 @@ class Deployment:
         self.isolate_after_migrate = isolated
         self.isolated = False
         self.isolated_processes: set[str] = set()
+        self.direct_access_expected: set[str] = set()  # DAGs whose tasks try the database on purpose
         self._engine = sqlalchemy.create_engine(database_url, poolclass=sqlalchemy.pool.NullPool)
 
     def _environment(self, config: dict[str, str]) -> dict[str, str]:
@@ -113,17 +114,25 @@ class Deployment:
             self.isolate()
 
     def isolate(self) -> None:
-        """Database access isolation: start an internal API (after :meth:`migrate`); from now on the
-        components that run DAG code (dag-processor, triggerer, celery worker) start without the database URL."""
-        port = free_port()
-        self.env.update(
-            AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True",
-            AIRFLOW__CORE__INTERNAL_API_URL=f"http://127.0.0.1:{port}",
-            AIRFLOW__CORE__INTERNAL_API_SECRET_KEY=secrets.token_hex(32),
-        )
-        self.start("internal-api", "internal-api", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "2")
-        self.wait_for(lambda: services.http_ok(f"http://127.0.0.1:{port}/internal_api/v1/health"), "the internal API")
+        """Database access isolation: start the internal API (after :meth:`migrate`), in multi-team mode one
+        ``internal-api --team T`` per team with the team's own URL and key; from now on the components that
+        run DAG code (dag-processor, triggerer, celery worker) start without the database URL."""
+        self.env.update(AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True")
+        for team in self.teams or [None]:
+            port = free_port()
+            prefix = f"AIRFLOW__{team.upper()}___CORE__" if team else "AIRFLOW__CORE__"
+            self.env.update({f"{prefix}INTERNAL_API_URL": f"http://127.0.0.1:{port}",
+                             f"{prefix}INTERNAL_API_SECRET_KEY": secrets.token_hex(32)})
+            self.start(self.internal_api(team), "internal-api", "--port", str(port), "--hostname", "127.0.0.1",
+                       "--workers", "2", *(["--team", team] if team else []))
+            self.wait_for(lambda: services.http_ok(f"http://127.0.0.1:{port}/internal_api/v1/health"),
+                          f"the internal API {self.internal_api(team)}")
         self.isolated = True
+
+    @staticmethod
+    def internal_api(team: str | None = None) -> str:
+        """The process name of the (team's) internal API."""
+        return f"internal-api-{team}" if team else "internal-api"
 
     def isolated_env(self) -> dict[str, str]:
         """The environment of a process that runs DAG code in isolation mode: no database URL."""
@@ -170,7 +179,8 @@ class Deployment:
         """The guard of isolation mode: no isolated component or task tried to use a database session of
         its own (the TracebackSession raises) or to connect with the ``none://`` URL it was given."""
         logs = [self.logs / f"{name}.log" for name in sorted(self.isolated_processes)]
-        logs += list((self.home / "logs").rglob("*.log"))
+        logs += [path for path in (self.home / "logs").rglob("*.log")
+                 if not any(f"dag_id={dag_id}" in str(path) for dag_id in self.direct_access_expected)]
         found = [f"{path}: {line.strip()[:300]}" for path in logs
                  for line in path.read_text(errors="replace").splitlines() if DIRECT_ACCESS.search(line)]
         if found:

@@ -108,6 +108,11 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def internal_api_name(team: str | None) -> str:
+    """The component name of a team's internal API (``internal-api`` without teams)."""
+    return f"internal-api-{team}" if team else "internal-api"
+
+
 def _read_or_create(path: Path, make) -> str:
     """A secret generated once and kept in AIRFLOW_HOME, so sessions and encrypted data survive restarts."""
     if path.is_file() and path.read_text().strip():
@@ -168,7 +173,7 @@ class Launcher:
         self.python = sys.executable
         self.postgres: PostgresServer | None = None
         self.components: list[Component] = []
-        self.internal_api_port: int | None = None
+        self.internal_api_ports: dict[str | None, int] = {}  # per team (None: the single-team one)
         self.env: dict[str, str] = {}
         self._stop = threading.Event()
         self._stop_signal: int | None = None
@@ -336,14 +341,14 @@ class Launcher:
             AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY="True",
         )
         if self.args.db_isolation:
-            self.internal_api_port = free_port()
-            env.update(
-                AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True",
-                AIRFLOW__CORE__INTERNAL_API_URL=f"http://127.0.0.1:{self.internal_api_port}",
-                AIRFLOW__CORE__INTERNAL_API_SECRET_KEY=_read_or_create(
-                    self.home / "internal_api_secret_key", lambda: secrets.token_hex(32)
-                ),
-            )
+            env.update(AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True")
+            # One internal API per team (its own URL and key, in the team's variables), or one in all.
+            for team in self.teams or [None]:
+                self.internal_api_ports[team] = port = free_port()
+                prefix = f"AIRFLOW__{team.upper()}___CORE__" if team else "AIRFLOW__CORE__"
+                key_file = self.home / (f"internal_api_secret_key_{team}" if team else "internal_api_secret_key")
+                env[f"{prefix}INTERNAL_API_URL"] = f"http://127.0.0.1:{port}"
+                env[f"{prefix}INTERNAL_API_SECRET_KEY"] = _read_or_create(key_file, lambda: secrets.token_hex(32))
         overridden = [k for k in inherited if env[k] != os.environ.get(k)]
         kept = [k for k in inherited if k not in overridden]
         if kept:
@@ -405,13 +410,14 @@ class Launcher:
         """Each component's ``airflow`` arguments and extra environment: per team with ``--teams``.
 
         A team's components get only their own team's ``AIRFLOW__<TEAM>___...`` variables. With
-        ``--db-isolation`` the dag-processors (and a single-team triggerer) get no database URL; in
-        multi-team mode the triggerers keep database access (an isolated one is refused there)."""
+        ``--db-isolation`` the dag-processors and triggerers get no database URL and call their internal
+        API: one per team (``internal-api --team``) with ``--teams``."""
         isolated = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"} if self.args.db_isolation else {}
         commands: dict[str, tuple[list[str], dict[str, str]]] = {}
-        if self.args.db_isolation:
-            commands["internal-api"] = (
-                ["internal-api", "--port", str(self.internal_api_port), "--hostname", "127.0.0.1", "--workers", "2"],
+        for team, port in self.internal_api_ports.items():
+            commands[internal_api_name(team)] = (
+                ["internal-api", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "2",
+                 *(["--team", team] if team else [])],
                 {},
             )
         commands["scheduler"] = (["scheduler"], {})
@@ -422,8 +428,7 @@ class Launcher:
             commands[f"dag-processor-{team}"] = (["dag-processor", "--team", team], isolated)
             # Each triggerer serves its trigger logs on its own port.
             port = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
-            direct = {"AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION": "False"} if self.args.db_isolation else {}
-            commands[f"triggerer-{team}"] = (["triggerer", "--team", team], port | direct)
+            commands[f"triggerer-{team}"] = (["triggerer", "--team", team], port | isolated)
         commands["webserver"] = (
             ["webserver", "--port", str(self.args.webserver_port), "--hostname", self.args.hostname], {}
         )
@@ -442,24 +447,24 @@ class Launcher:
                 )
             self.components.append(component)
             self._write_state()
-            if name == "internal-api":
-                self._wait_for_internal_api()
+            if name == internal_api_name(team):
+                self._wait_for_internal_api(name, self.internal_api_ports[team])
 
     def _team_env(self, team: str | None) -> dict[str, str]:
         """The environment of a team's component: without the other teams' AIRFLOW__<TEAM>___ variables."""
         others = tuple(f"AIRFLOW__{other.upper()}___" for other in self.teams if other != team)
         return {key: value for key, value in self.env.items() if not (team and key.startswith(others))}
 
-    def _wait_for_internal_api(self) -> None:
-        url = f"http://127.0.0.1:{self.internal_api_port}/internal_api/v1/health"
+    def _wait_for_internal_api(self, name: str, port: int) -> None:
+        url = f"http://127.0.0.1:{port}/internal_api/v1/health"
 
         def healthy() -> bool:
             self._check_interrupted()
             return http_ok(url)
 
         if not poll(healthy, self.args.startup_timeout, 1, sleep=self._stop.wait):
-            raise BreezeError(f"the internal API did not answer {url}; last lines of its log:\n"
-                              f"{tail(self.logs / 'internal-api.log')}")
+            raise BreezeError(f"the internal API {name} did not answer {url}; last lines of its log:\n"
+                              f"{tail(self.logs / f'{name}.log')}")
 
     def dead_component(self) -> Component | None:
         for component in self.components:
