@@ -75,7 +75,8 @@ FLOW = """
         branch >> [PythonOperator(task_id="chosen", python_callable=lambda: None),
                    PythonOperator(task_id="not_chosen", python_callable=lambda: None)]
 
-        PythonSensor(task_id="rescheduled", python_callable=poke_twice, mode="reschedule", poke_interval=1)
+        # (with 1 s the rescheduled try can race the LocalExecutor's report of the first under load: upstream)
+        PythonSensor(task_id="rescheduled", python_callable=poke_twice, mode="reschedule", poke_interval=10)
 
         produce = PythonOperator(task_id="produce", python_callable=lambda: None, outlets=[ORDERS])
         produce >> TriggerDagRunOperator(
@@ -88,7 +89,7 @@ FLOW = """
 
         PythonOperator(task_id="read_conf", python_callable=read_conf)
         ExternalTaskSensor(task_id="wait_for_produce", external_dag_id="flow", external_task_id="produce",
-                           mode="reschedule", poke_interval=1, timeout=120)
+                           mode="reschedule", poke_interval=5, timeout=120)
 
     with DAG("consumer", schedule=[ORDERS], start_date=START):
         PythonOperator(task_id="consume", python_callable=lambda triggering_dataset_events: print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 
 from tests.test_utils.deployment import local_executors
 
@@ -118,6 +119,11 @@ def test_a_single_team_dag_processor_triggerer_and_local_tasks_work_without_data
     assert deployment.wait_for_dag_run("deferred") == "success"
     assert re.search(r"trigger deferred/\S+/wait/-1/1 \(ID \d+\) completed", deployment.log_of("triggerer"))
     assert "Traceback (most recent call last)" not in deployment.log_of("triggerer")
+    # A call with a forged token gets its 403 and reason, not a 500 (patch internal-api-problem-responses).
+    forged = requests.post(deployment.env["AIRFLOW__CORE__INTERNAL_API_URL"] + "/internal_api/v1/rpcapi",
+                           json={"jsonrpc": "2.0", "method": "airflow.jobs.job.Job._kill", "params": {}},
+                           headers={"Accept": "application/json", "Authorization": "forged"})
+    assert forged.status_code == 403 and "Unable to authenticate" in forged.text, forged.text
 
 
 def test_team_dag_processors_and_tasks_work_without_database_credentials(make_deployment, postgres_server):

@@ -124,7 +124,7 @@ class Deployment:
             self.env.update({f"{prefix}INTERNAL_API_URL": f"http://127.0.0.1:{port}",
                              f"{prefix}INTERNAL_API_SECRET_KEY": secrets.token_hex(32)})
             self.start(self.internal_api(team), "internal-api", "--port", str(port), "--hostname", "127.0.0.1",
-                       "--workers", "2", *(["--team", team] if team else []))
+                       "--workers", "1" if team else "2", *(["--team", team] if team else []))
             self.wait_for(lambda: services.http_ok(f"http://127.0.0.1:{port}/internal_api/v1/health"),
                           f"the internal API {self.internal_api(team)}")
         self.isolated = True

@@ -1,0 +1,59 @@
+"""Each team's own internal API URL and key (airflow.teams.internal_api, patch teams-internal-api)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow.teams import context, internal_api
+from airflow.teams.config import TeamsConfigError
+
+TEAMS = {"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name": "b", "class": "LocalExecutor"}]}
+
+
+@pytest.fixture
+def teams(multi_team, monkeypatch):
+    multi_team(TEAMS)
+    monkeypatch.setenv("AIRFLOW__CORE__INTERNAL_API_SECRET_KEY", "global-key")
+    monkeypatch.setenv("AIRFLOW__CORE__INTERNAL_API_URL", "http://global:9080")
+    monkeypatch.setattr(context, "_serving_team", None)
+    return monkeypatch
+
+
+def test_a_team_signs_with_its_own_key_in_each_of_its_forms(teams):
+    teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY", "a-key")
+    teams.setenv("AIRFLOW__TEAM_B___CORE__INTERNAL_API_SECRET_KEY_CMD", "echo b-key-from-a-command")
+
+    assert internal_api.signing_key("team_a") == "a-key"
+    assert internal_api.signing_key("team_b") == "b-key-from-a-command"
+
+
+def test_a_team_without_its_own_key_or_url_does_not_fall_back_to_the_global_one(teams):
+    with pytest.raises(TeamsConfigError, match=r"team 'team_a' has no \[core\] internal_api_secret_key of its own "
+                                                r"\(it signs the team's calls\). Set "
+                                                r"AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY or \[team_a=core\]"):
+        internal_api.signing_key("team_a")
+    with pytest.raises(TeamsConfigError, match=r"team 'team_a' has no \[core\] internal_api_url of its own"):
+        internal_api.endpoint("team_a")
+
+
+@pytest.mark.parametrize(("url", "endpoint"), [
+    ("http://internal-api-a:9080", "http://internal-api-a:9080/internal_api/v1/rpcapi"),
+    ("https://a.example/", "https://a.example/internal_api/v1/rpcapi"),
+    ("https://a.example/custom/rpc", "https://a.example/custom/rpc"),
+])
+def test_a_team_calls_its_own_url(teams, url, endpoint):
+    teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL", url)
+
+    assert internal_api.endpoint("team_a") == endpoint
+
+
+def test_a_call_names_the_team_this_process_serves_and_no_other(teams):
+    teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY", "a-key")
+    teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL", "http://a:9080")
+    with pytest.raises(TeamsConfigError, match="only a component of one team"):
+        internal_api.client_request("airflow.jobs.job.Job._kill")
+
+    context.serve("team_a")
+
+    assert internal_api.client_request("airflow.jobs.job.Job._kill") == (
+        "http://a:9080/internal_api/v1/rpcapi", "a-key", {"method": "airflow.jobs.job.Job._kill", "team": "team_a"})
