@@ -1,6 +1,6 @@
 """What DAG authors use, run by isolated components: a dag-processor and LocalExecutor task processes
-without database credentials, everything through a real `airflow internal-api` (deferrable operators
-and the triggerer: test_isolated_components.py).
+without database credentials, everything through a real `airflow internal-api`, SLA misses included
+(deferrable operators and the triggerer: test_isolated_components.py).
 
 One deployment for the module; each test triggers its own DAG and checks its rows, logs and the marks
 its callbacks leave (files in ``marks/``, written by whichever process ran the callback)."""
@@ -96,6 +96,15 @@ FLOW = """
             "events:", {uri: len(events) for uri, events in triggering_dataset_events.items()}))
 """
 
+# Runs every 20 s from the module's start; its task's 1 s SLA is missed by the runs after the latest success.
+SLA = """
+    def sla_missed(dag, task_list, blocking_task_list, slas, blocking_tis):
+        (MARKS / "sla_miss.sla").write_text(task_list)
+
+    with DAG("sla", schedule=timedelta(seconds=20), start_date=START, catchup=False, sla_miss_callback=sla_missed):
+        PythonOperator(task_id="quick", python_callable=lambda: None, sla=timedelta(seconds=1))
+"""
+
 WARNED = """
     with DAG("warned", schedule=None, start_date=START):
         EmptyOperator(task_id="in_a_missing_pool", pool="no_such_pool")
@@ -112,12 +121,12 @@ def deployment(tmp_path_factory, postgres_server):
     deployment.marks = root / "marks"
     deployment.marks.mkdir()
     header = HEADER.format(marks=str(deployment.marks))
-    for name, body in (("callbacks", CALLBACKS), ("flow", FLOW), ("warned", WARNED)):
+    for name, body in (("callbacks", CALLBACKS), ("flow", FLOW), ("warned", WARNED), ("sla", SLA)):
         deployment.write_dag(None, f"{name}.py", header + body)
     deployment.migrate()
     deployment.start("dag-processor", "dag-processor")
     deployment.start("scheduler", "scheduler")
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 5, "the DAGs")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 6, "the DAGs")
     yield deployment
     deployment.stop_all()
 
@@ -169,3 +178,14 @@ def test_dag_warnings(deployment):
     warning = deployment.wait_for(
         lambda: deployment.scalar("SELECT message FROM dag_warning WHERE dag_id = 'warned'"), "the DAG warning")
     assert "no_such_pool" in warning
+
+
+def test_sla_misses_are_recorded_and_reach_the_dag_s_callback(deployment):
+    mark = deployment.marks / "sla_miss.sla"
+    deployment.wait_for(mark.exists, "the SLA miss callback (run by the dag-processor)", timeout=180)
+
+    assert mark.read_text().startswith("quick on ")
+    # recorded by the internal API, marked as notified once the callback ran
+    assert deployment.scalar("SELECT count(*) FROM sla_miss WHERE dag_id = 'sla' AND notification_sent") >= 1
+    assert "Running SLA Checks for sla (through the internal API)" in "\n".join(
+        path.read_text() for path in (deployment.home / "logs" / "scheduler").rglob("sla.py.log"))

@@ -54,12 +54,19 @@ DEFERRED_DAG = """
     import pendulum
     from airflow import DAG
     from airflow.operators.empty import EmptyOperator
+    from airflow.operators.trigger_dagrun import TriggerDagRunOperator
     from airflow.sensors.date_time import DateTimeSensorAsync
 
     with DAG("deferred", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
         # always in the future when the task starts, so the task always defers
         in_3s = "{{ (macros.datetime.utcnow() + macros.timedelta(seconds=3)).isoformat() }}"
         DateTimeSensorAsync(task_id="wait", target_time=in_3s) >> EmptyOperator(task_id="after")
+        # waits deferred: the triggerer counts the triggered run's states through the internal API
+        TriggerDagRunOperator(task_id="trigger", trigger_dag_id="target", wait_for_completion=True,
+                              deferrable=True, poke_interval=2)
+
+    with DAG("target", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        EmptyOperator(task_id="noop")
 """
 
 CLAIMS_OTHER_TEAM = """
@@ -108,7 +115,7 @@ def test_a_single_team_dag_processor_triggerer_and_local_tasks_work_without_data
     processor = deployment.start("dag-processor", "dag-processor")
     triggerer = deployment.start("triggerer", "triggerer")
     deployment.start("scheduler", "scheduler")
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2, "the DAGs")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 3, "the DAGs")
 
     assert all(postgres_server.password not in environ_of(process) for process in (processor, triggerer))
     assert "DB isolation mode. Using internal_api when running dag-processor" in deployment.log_of("dag-processor")
@@ -118,6 +125,8 @@ def test_a_single_team_dag_processor_triggerer_and_local_tasks_work_without_data
     deployment.airflow("dags", "trigger", "deferred")
     assert deployment.wait_for_dag_run("deferred") == "success"
     assert re.search(r"trigger deferred/\S+/wait/-1/1 \(ID \d+\) completed", deployment.log_of("triggerer"))
+    assert re.search(r"trigger deferred/\S+/trigger/-1/1 \(ID \d+\) completed", deployment.log_of("triggerer"))
+    assert deployment.scalar("SELECT state FROM dag_run WHERE dag_id = 'target'") == "success"
     assert "Traceback (most recent call last)" not in deployment.log_of("triggerer")
     # A call with a forged token gets its 403 and reason, not a 500 (patch internal-api-problem-responses).
     forged = requests.post(deployment.env["AIRFLOW__CORE__INTERNAL_API_URL"] + "/internal_api/v1/rpcapi",
