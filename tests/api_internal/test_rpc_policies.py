@@ -13,6 +13,7 @@ from airflow.api_internal.endpoints.rpc_api_endpoint import initialize_method_ma
 from airflow.models.taskinstancekey import TaskInstanceKey
 from airflow.teams import rpc_policies
 from airflow.teams.rpc_policies import PARAMETER_CHECKS, POLICIES, UNSCOPED_PARAMETERS, Refused
+from airflow.utils.context import Context
 
 METHODS = initialize_method_map()
 
@@ -86,6 +87,9 @@ def ti(dag_id: str, **carried) -> SimpleNamespace:
     (HANDLE_FAILURE, {"task_instance": ti("team_a:d"), "error": "e",
                       "context": {"ti": ti("team_b:d"), "params": {}}},
      "DAG 'team_b:d' is not a DAG of team 'team_a'"),
+    (HANDLE_FAILURE, {"task_instance": ti("team_a:d"), "context": Context({"dag_run": ti("team_b:d")})},
+     "DAG 'team_b:d' is not a DAG of team 'team_a'"),
+    (HANDLE_FAILURE, {"task_instance": ti("team_a:d"), "context": ["team_a:d"]}, "list is not a task's context"),
     ("airflow.models.xcom.BaseXCom.get_value",
      {"ti_key": TaskInstanceKey("team_b:d", "t", "r", 1, -1), "key": "k"},
      "DAG 'team_b:d' is not a DAG of team 'team_a'"),
@@ -123,6 +127,8 @@ def in_folders(value, dags: str):
     (XCOM_GET_ONE, {"key": "k", "task_id": "t", "dag_id": "team_a:d", "run_id": "r"}),
     (XCOM_PULL, {"ti": ti("team_a:d", dag_run=SimpleNamespace(dag_id="team_a:d")), "dag_id": None}),
     (HANDLE_FAILURE, {"task_instance": ti("team_a:d"), "error": "e", "context": {"ti": ti("team_a:d"), "ds": "x"}}),
+    (HANDLE_FAILURE, {"task_instance": ti("team_a:d"), "context": Context({"ti": ti("team_a:d"), "ds": "x"})}),
+    (HANDLE_FAILURE, {"task_instance": ti("team_a:d"), "context": None}),
     ("airflow.api.common.trigger_dag.trigger_dag", {"dag_id": "team_b:d"}),  # the direct-triggering gate decides
     ("airflow.datasets.expand_alias_to_datasets", {"alias": "shared"}),
 ], ids=lambda value: value if isinstance(value, str) else None)

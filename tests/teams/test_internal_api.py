@@ -21,7 +21,7 @@ def teams(multi_team, monkeypatch):
 
 def test_a_team_signs_with_its_own_key_in_each_of_its_forms(teams):
     teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY", "a-key")
-    teams.setenv("AIRFLOW__TEAM_B___CORE__INTERNAL_API_SECRET_KEY_CMD", "echo b-key-from-a-command")
+    teams.setenv("AIRFLOW__TEAM_B___CORE__INTERNAL_API_SECRET_KEY_CMD", "printf b-key-from-a-command")
 
     assert internal_api.signing_key("team_a") == "a-key"
     assert internal_api.signing_key("team_b") == "b-key-from-a-command"
