@@ -91,14 +91,20 @@ def test_trusted_components_do_not_need_the_url():
     assert result.returncode == 0, result.stderr
 
 
-def test_an_isolated_component_that_cannot_reach_the_internal_api_says_which_url_and_retries(tmp_path):
+@pytest.mark.parametrize("of_a_team", [False, True], ids=["single-team", "team-url"])
+def test_an_isolated_component_that_cannot_reach_the_internal_api_says_which_url_and_retries(tmp_path, of_a_team):
     from teams_breeze.services import free_port, poll, stop_process_group
 
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     log = tmp_path / "triggerer.log"
-    env = environment(**ISOLATED, AIRFLOW__CORE__INTERNAL_API_URL=url, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="none://")
+    isolated = ISOLATED | {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"}
+    if of_a_team:
+        isolated |= MULTI_TEAM | GLOBAL | TEAM_KEY | {"AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL": url}
+    else:
+        isolated |= {"AIRFLOW__CORE__INTERNAL_API_URL": url}
+    command = [AIRFLOW, "triggerer", *(["--team", "team_a"] if of_a_team else [])]
     with log.open("w") as out:
-        process = subprocess.Popen([AIRFLOW, "triggerer"], env=env, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, env=environment(**isolated), stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
         retried = poll(lambda: "(attempt 2 of 10)" in log.read_text(), 60, 0.5)

@@ -95,9 +95,13 @@ ATTACKER = """
         attempt("team_b settings", team_b_settings)
         attempt("team_b task", team_b_task)
 
+    def cross(ti):  # does not catch the refusal: the task fails with it
+        ti.xcom_pull(dag_id="team_b:victim", task_ids="push")
+
     with DAG("attacker", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
         PythonOperator(task_id="push", python_callable=lambda: "mine") >> PythonOperator(
             task_id="attack", python_callable=attack)
+        PythonOperator(task_id="cross", python_callable=cross)
 """
 RPC = "/internal_api/v1/rpcapi"
 
@@ -130,7 +134,7 @@ def deployment(tmp_path_factory, postgres_server, statsd):
             deployment.wait_for(lambda team=team: deployment.scalar(
                 "SELECT count(*) FROM task_instance WHERE dag_id = :d AND ((task_id = 'push' AND state = 'success') "
                 "OR (task_id = 'wait' AND state = 'deferred'))", d=f"{team}:victim") == 2, f"{team}'s tasks")
-        assert deployment.wait_for_dag_run("team_a:attacker") == "success"
+        assert deployment.wait_for_dag_run("team_a:attacker") == "failed"  # its task "cross" fails
         deployment.stop("scheduler")  # nothing changes team_b's rows from now on but the calls under test
         deployment.start("triggerer-team_a", "triggerer", "--team", "team_a")
         yield deployment
@@ -311,6 +315,16 @@ def test_a_team_a_task_reaches_nothing_of_team_b(deployment):
     assert "Refused: parameter 'task_instance' is required for a team" in log  # the forged dataset event
     assert "ForeignTeamError: This process serves team 'team_a'; it cannot serve team 'team_b' as well." in log
     assert deployment.scalar("SELECT count(*) FROM dag_run WHERE run_id = 'forged'") == 0
+
+
+def test_a_task_whose_call_is_refused_fails_with_the_reason(deployment):
+    states = dict(deployment.rows("SELECT task_id, state FROM task_instance WHERE dag_id = 'team_a:attacker'"))
+    log = deployment.task_logs("team_a:attacker", "cross")
+
+    assert states == {"push": "success", "attack": "success", "cross": "failed"}
+    assert re.search(r"AirflowHttpException: Got 403:FORBIDDEN when sending the internal api request: .*"
+                     r"Refused: DAG 'team_b:victim' is not a DAG of team 'team_a'", log)
+    assert "Marking task as FAILED. dag_id=team_a:attacker, task_id=cross" in log
 
 
 def test_team_a_s_triggerer_takes_team_a_s_trigger_and_never_team_b_s(deployment):

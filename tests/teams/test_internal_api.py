@@ -47,13 +47,16 @@ def test_a_team_calls_its_own_url(teams, url, endpoint):
     assert internal_api.endpoint("team_a") == endpoint
 
 
-def test_a_call_names_the_team_this_process_serves_and_no_other(teams):
+def test_a_call_names_the_team_this_process_serves_and_goes_to_its_internal_api(teams):
+    from airflow.api_internal.internal_api_call import InternalApiConfig
+
     teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY", "a-key")
     teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL", "http://a:9080")
     with pytest.raises(TeamsConfigError, match="only a component of one team"):
-        internal_api.client_request("airflow.jobs.job.Job._kill")
+        internal_api.client_signing("airflow.jobs.job.Job._kill")
 
     context.serve("team_a")
 
-    assert internal_api.client_request("airflow.jobs.job.Job._kill") == (
-        "http://a:9080/internal_api/v1/rpcapi", "a-key", {"method": "airflow.jobs.job.Job._kill", "team": "team_a"})
+    assert internal_api.client_signing("airflow.jobs.job.Job._kill") == (
+        "a-key", {"method": "airflow.jobs.job.Job._kill", "team": "team_a"})
+    assert InternalApiConfig.get_internal_api_endpoint() == "http://a:9080/internal_api/v1/rpcapi"
