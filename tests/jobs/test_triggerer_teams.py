@@ -38,6 +38,7 @@ def trigger_of(deployment, dag_id: str):
     )
 
 
+@pytest.mark.db_isolation
 def test_each_team_triggerer_runs_only_its_teams_triggers(make_deployment):
     deployment = make_deployment(local_executors("team_a", "team_b"))
     deployment.write_dag("team_a", "waits.py", DEFERRING_DAG)
