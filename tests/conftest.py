@@ -189,6 +189,17 @@ def make_deployment(tmp_path: Path, postgres_server, db_access: str):
         deployment.stop_all()
 
 
+@pytest.fixture(scope="module")
+def statsd():
+    """A StatsD listener for a module's deployment (``metrics__statsd_port=str(statsd.port)``)."""
+    from tests.test_utils.statsd import StatsdListener
+
+    listener = StatsdListener()
+    listener.start()
+    yield listener
+    listener.stop()
+
+
 @pytest.fixture
 def multi_team(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest):
     """Switch this process to multi-team mode with the given teams (``{team: [executor, ...]}``).

@@ -81,7 +81,10 @@ FLOW = """
         produce = PythonOperator(task_id="produce", python_callable=lambda: None, outlets=[ORDERS])
         produce >> TriggerDagRunOperator(
             task_id="trigger", trigger_dag_id="triggered", conf={"sent_by": "flow"},
-            logical_date="{{ logical_date }}", wait_for_completion=True, poke_interval=2)
+            logical_date="{{ logical_date }}", wait_for_completion=True, poke_interval=2,
+        ) >> TriggerDagRunOperator(  # the run exists: it is cleared and runs again
+            task_id="retrigger", trigger_dag_id="triggered", logical_date="{{ logical_date }}",
+            reset_dag_run=True, wait_for_completion=True, poke_interval=2)
 
     with DAG("triggered", schedule=None, start_date=START):
         def read_conf(dag_run):
@@ -156,9 +159,11 @@ def test_mapping_branching_sensors_triggering_and_datasets(deployment):
     assert states(deployment, "flow") == {
         "double[0]": "success", "double[1]": "success", "double[2]": "success", "total": "success",
         "branch": "success", "chosen": "success", "not_chosen": "skipped",
-        "rescheduled": "success", "produce": "success", "trigger": "success"}
+        "rescheduled": "success", "produce": "success", "trigger": "success", "retrigger": "success"}
     assert deployment.scalar("SELECT count(*) FROM task_reschedule WHERE task_id = 'rescheduled'") >= 1
     assert states(deployment, "triggered") == {"read_conf": "success", "wait_for_produce": "success"}
+    # reset_dag_run cleared the triggered run (through the internal API): its tasks ran a second time
+    assert deployment.rows("SELECT DISTINCT try_number FROM task_instance WHERE dag_id = 'triggered'") == [(2,)]
     assert deployment.wait_for_dag_run("consumer") == "success"
     assert deployment.scalar("SELECT count(*) FROM dataset_event") == 1
     assert "events: {'file:///shared/orders': 1}" in deployment.task_logs("consumer", "consume")

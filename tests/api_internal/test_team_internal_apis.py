@@ -16,7 +16,6 @@ import requests
 
 from airflow.models.taskinstancekey import TaskInstanceKey
 from tests.test_utils.deployment import Deployment, local_executors
-from tests.test_utils.statsd import StatsdListener
 
 pytestmark = pytest.mark.e2e
 
@@ -104,14 +103,6 @@ ATTACKER = """
         PythonOperator(task_id="cross", python_callable=cross)
 """
 RPC = "/internal_api/v1/rpcapi"
-
-
-@pytest.fixture(scope="module")
-def statsd():
-    listener = StatsdListener()
-    listener.start()
-    yield listener
-    listener.stop()
 
 
 @pytest.fixture(scope="module")

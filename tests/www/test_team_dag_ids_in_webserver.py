@@ -13,19 +13,10 @@ import pytest
 import requests
 
 from tests.test_utils.deployment import Deployment, local_executors
-from tests.test_utils.statsd import StatsdListener
 
 pytestmark = pytest.mark.e2e
 
 DAG_ID = "team_a:etl"
-
-
-@pytest.fixture(scope="module")
-def statsd():
-    listener = StatsdListener()
-    listener.start()
-    yield listener
-    listener.stop()
 
 
 @pytest.fixture(scope="module")
