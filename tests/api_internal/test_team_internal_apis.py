@@ -328,6 +328,38 @@ def test_team_a_s_triggerer_takes_team_a_s_trigger_and_never_team_b_s(deployment
     assert trigger_of("team_b") is None  # it was assigned team_a's in the same query that left team_b's
 
 
+def test_every_method_naming_team_a_s_own_objects_passes_the_team_checks(deployment, monkeypatch):
+    """The same calls as the attack, on team_a's own rows, checked (not run: they would change team_a's
+    state) by team_a's policies, on the deployment's database, as the server deserializes them."""
+    from sqlalchemy.orm import Session
+
+    from airflow.api_internal.endpoints.rpc_api_endpoint import initialize_method_map
+    from airflow.serialization.serialized_objects import BaseSerialization
+    from airflow.teams import reload_configuration, rpc_policies
+
+    for key in ("AIRFLOW__CORE__MULTI_TEAM", "AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__DAGS_FOLDER"):
+        monkeypatch.setenv(key, deployment.env[key])
+    reload_configuration()
+    try:
+        calls = attacks(TeamObjects(deployment, "team_a"))
+        refused = {}
+        with Session(deployment._engine) as session:
+            for method, params in calls.items():
+                if rpc_policies.POLICIES[method].refused:
+                    continue
+                as_received = BaseSerialization.deserialize(serialize(params), use_pydantic_models=True)
+                try:
+                    rpc_policies._check(method, initialize_method_map()[method], as_received, "team_a", session)
+                except rpc_policies.Refused as err:
+                    refused[method] = str(err)
+    finally:
+        monkeypatch.undo()
+        reload_configuration()
+
+    assert len(calls) >= 60
+    assert refused == {}
+
+
 def test_rows_of_all_teams_come_back_as_team_a_s_only(deployment):
     team_b_file = f"{deployment.team_folder('team_b')}/victim.py"
     deployment.rows("INSERT INTO dag_priority_parsing_request (id, fileloc) VALUES ('b-request', :f) RETURNING id",
