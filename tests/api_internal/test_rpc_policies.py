@@ -106,6 +106,8 @@ def ti(dag_id: str, **carried) -> SimpleNamespace:
      "parameter 'processor_subdir' is required"),
     ("airflow.models.trigger.Trigger.bulk_fetch", {"ids": ["1"]}, "trigger ids must be integers"),
     ("airflow.jobs.job.Job._kill", {"job_id": "1; drop"}, "str is not a job id"),
+    ("airflow.jobs.job.Job._add_to_db", {"job": SimpleNamespace(id=None, dag_id=None, job_type="SchedulerJob")},
+     "a team's components run no job of type 'SchedulerJob'"),
 ], ids=lambda value: value if isinstance(value, str) and value.startswith("airflow.") else None)
 def test_a_call_outside_the_team_is_refused_with_its_reason(check, method, params, reason):
     with pytest.raises(Refused) as refused:
@@ -131,6 +133,10 @@ def in_folders(value, dags: str):
     (HANDLE_FAILURE, {"task_instance": ti("team_a:d"), "context": None}),
     ("airflow.api.common.trigger_dag.trigger_dag", {"dag_id": "team_b:d"}),  # the direct-triggering gate decides
     ("airflow.datasets.expand_alias_to_datasets", {"alias": "shared"}),
+    # its dag_run_id is the run id (text) of the checked DAG, not a DAG run's row id
+    ("airflow.models.dagrun.DagRun.fetch_task_instance", {"dag_id": "team_a:d", "dag_run_id": "manual__1",
+                                                          "task_id": "t"}),
+    ("airflow.models.trigger.Trigger.bulk_fetch", {"ids": [1, 2]}),  # filtered to the team's afterwards
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_a_call_within_the_team_passes(check, method, params):
     check(method, **params)

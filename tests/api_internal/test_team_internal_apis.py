@@ -328,6 +328,12 @@ def test_team_a_s_triggerer_takes_team_a_s_trigger_and_never_team_b_s(deployment
     assert trigger_of("team_b") is None  # it was assigned team_a's in the same query that left team_b's
 
 
+# What the real caller also sends, and the policy checks (not team data).
+OWN_CALL_OPTIONS = {
+    "airflow.dag_processing.manager.DagFileProcessorManager._fetch_callbacks": {"standalone_dag_processor": True},
+}
+
+
 def test_every_method_naming_team_a_s_own_objects_passes_the_team_checks(deployment, monkeypatch):
     """The same calls as the attack, on team_a's own rows, checked (not run: they would change team_a's
     state) by team_a's policies, on the deployment's database, as the server deserializes them."""
@@ -347,6 +353,7 @@ def test_every_method_naming_team_a_s_own_objects_passes_the_team_checks(deploym
             for method, params in calls.items():
                 if rpc_policies.POLICIES[method].refused:
                     continue
+                params |= OWN_CALL_OPTIONS.get(method, {})
                 as_received = BaseSerialization.deserialize(serialize(params), use_pydantic_models=True)
                 try:
                     rpc_policies._check(method, initialize_method_map()[method], as_received, "team_a", session)
@@ -358,6 +365,36 @@ def test_every_method_naming_team_a_s_own_objects_passes_the_team_checks(deploym
 
     assert len(calls) >= 60
     assert refused == {}
+
+
+def test_team_a_can_neither_pose_as_a_scheduler_nor_point_its_task_at_team_b_s_trigger(deployment):
+    team_a, team_b = TeamObjects(deployment, "team_a"), TeamObjects(deployment, "team_b")
+    scheduler = team_a.job.model_copy(update={"id": None, "job_type": "SchedulerJob"})
+    hijacking = team_a.ti.model_copy(update={"trigger_id": team_b.trigger_id, "state": "deferred"})
+    before = team_b_state(deployment)
+
+    posed = call(deployment, "airflow.jobs.job.Job._add_to_db", serialize({"job": scheduler}))
+    pointed = call(deployment, "airflow.models.taskinstance.TaskInstance.save_to_db", serialize({"ti": hijacking}))
+
+    assert (posed.status_code, posed.json()["detail"]) == (
+        403, "Refused: a team's components run no job of type 'SchedulerJob'.")
+    assert (pointed.status_code, pointed.json()["detail"]) == (
+        403, f"Refused: trigger {team_b.trigger_id} runs a task of DAG 'team_b:victim', not of team 'team_a'.")
+    assert deployment.scalar("SELECT count(*) FROM job WHERE job_type = 'SchedulerJob' AND id IN "
+                             "(SELECT job_id FROM teams_job)") == 0
+    assert team_b_state(deployment) == before
+
+
+def test_a_serialized_class_that_is_no_exception_is_not_built(deployment, tmp_path):
+    ran = tmp_path / "ran"
+    not_an_exception = {"__type": "airflow_exc_ser", "__var": {"__type": "dict", "__var": {
+        "exc_cls_name": "os.system", "args": [f"touch {ran}"], "kwargs": {"__type": "dict", "__var": {}}}}}
+
+    response = call(deployment, GET_CURRENT, {"__type": "dict", "__var": {"dag_id": not_an_exception}})
+
+    assert response.status_code == 400
+    assert "os.system is not a BaseException" in deployment.log_of(deployment.internal_api("team_a"))
+    assert not ran.exists()
 
 
 def test_rows_of_all_teams_come_back_as_team_a_s_only(deployment):

@@ -60,3 +60,11 @@ def test_a_call_names_the_team_this_process_serves_and_goes_to_its_internal_api(
     assert internal_api.client_signing("airflow.jobs.job.Job._kill") == (
         "a-key", {"method": "airflow.jobs.job.Job._kill", "team": "team_a"})
     assert InternalApiConfig.get_internal_api_endpoint() == "http://a:9080/internal_api/v1/rpcapi"
+
+
+def test_an_internal_api_of_no_team_refuses_every_call_in_multi_team_mode(teams):
+    """E.g. the webserver's (``[webserver] run_internal_api``): it would check no team and no policy."""
+    refused = internal_api.refuse("any token", {"method": "airflow.jobs.job.Job._kill"})
+
+    assert refused.status_code == 403
+    assert b"only `airflow internal-api --team` serves calls" in refused.get_data()

@@ -1,0 +1,39 @@
+"""Deserializing builds only exception, trigger and Param classes (patch internal-api-safe-deserialization)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow.exceptions import AirflowException, SerializationError
+from airflow.serialization.serialized_objects import BaseSerialization
+
+
+def exception_payload(class_path: str, *args) -> dict:
+    return {"__type": "airflow_exc_ser", "__var": {"__type": "dict", "__var": {
+        "exc_cls_name": class_path, "args": list(args), "kwargs": {"__type": "dict", "__var": {}}}}}
+
+
+@pytest.mark.parametrize(("payload", "refused"), [
+    (exception_payload("os.system", "touch {ran}"), "os.system is not a BaseException"),
+    (exception_payload("subprocess.Popen", ["touch", "{ran}"]), "subprocess.Popen is not a BaseException"),
+    ({"__type": "base_trigger", "__var": {"__type": "tuple", "__var": [
+        "subprocess.Popen", {"__type": "dict", "__var": {"args": ["touch", "{ran}"]}}]}},
+     "subprocess.Popen is not a BaseTrigger"),
+    ({"__type": "param", "__var": {"__class": "subprocess.Popen", "default": ["touch", "{ran}"]}},
+     "subprocess.Popen is not a Param"),
+], ids=["exception-os-system", "exception-popen", "trigger-popen", "param-popen"])
+def test_a_payload_naming_another_callable_is_refused_and_nothing_runs(tmp_path, payload, refused):
+    ran = tmp_path / "ran"
+    payload = json.loads(json.dumps(payload).replace("{ran}", str(ran)))  # the marker's path in the payload
+
+    with pytest.raises(SerializationError, match=refused):
+        BaseSerialization.deserialize(payload, use_pydantic_models=True)
+    assert not ran.exists()
+
+
+def test_what_airflow_serializes_still_comes_back():
+    error = BaseSerialization.deserialize(BaseSerialization.serialize(AirflowException("boom")))
+
+    assert type(error) is AirflowException and str(error) == "boom"
