@@ -71,6 +71,10 @@ def test_a_team_component_without_its_teams_url_and_key_stops_with_one_line(comm
     assert_stops_with_one_line(result, "Invalid configuration: ", problem)
 
 
+TWO_TEAMS = {"AIRFLOW__CORE__MULTI_TEAM": "True", "AIRFLOW__CORE__EXECUTOR": (
+    '{"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name": "b", "class": "LocalExecutor"}]}')}
+
+
 @pytest.mark.parametrize(("args", "env", "message"), [
     ((), MULTI_TEAM | TEAM_KEY, "In multi-team mode (`[core] multi_team = True`) every internal-api serves one team: "
                                 "start it as `airflow internal-api --team <team>`. Configured teams: team_a."),
@@ -78,7 +82,9 @@ def test_a_team_component_without_its_teams_url_and_key_stops_with_one_line(comm
     (("--team", "team_a"), MULTI_TEAM | GLOBAL, "Invalid configuration: team 'team_a' has no "
                                                 "[core] internal_api_secret_key of its own"),
     (("--team", "team_a"), {}, "airflow internal-api --team needs [core] multi_team = True."),
-], ids=["no-team", "unknown-team", "no-team-key", "single-team"])
+    (("--team", "team_a"), TWO_TEAMS | TEAM_KEY | {"AIRFLOW__TEAM_B___CORE__INTERNAL_API_PREVIOUS_SECRET_KEY": "a-key"},
+     "Invalid configuration: teams 'team_a' and 'team_b' share an internal API key"),
+], ids=["no-team", "unknown-team", "no-team-key", "single-team", "shared-key"])
 def test_a_team_internal_api_with_a_wrong_team_or_no_key_stops_with_one_line(args, env, message):
     result = airflow("internal-api", "--port", "9", *args, **ISOLATED | env)
 

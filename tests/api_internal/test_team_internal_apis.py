@@ -462,3 +462,41 @@ def test_hand_made_bodies_get_a_clear_answer_and_never_a_500(deployment, body, s
     response = post(url(deployment, "team_a"), body, signed)
 
     assert response.status_code == status, response.text[:500]
+
+
+def test_team_a_s_own_folder_cannot_clear_import_errors_by_prefix(deployment):
+    folder = str(deployment.team_folder("team_a"))  # a string prefix of, e.g., a folder "team_a_eu"
+    method = "airflow.dag_processing.processor.DagFileProcessor.update_import_errors"
+
+    response = call(deployment, method, serialize(
+        {"file_last_changed": {folder: None}, "import_errors": {}, "processor_subdir": folder}))
+
+    assert (response.status_code, response.json()["detail"]) == (403, (
+        f"Refused: {folder} is not a file below the DAG folders of team 'team_a' (import errors are cleared "
+        "for every path that starts with it)."))
+
+
+def test_a_dataset_comes_back_with_team_a_s_consumers_and_producers_only(deployment):
+    team_a = TeamObjects(deployment, "team_a")
+    dataset_id = deployment.scalar(
+        "INSERT INTO dataset (uri, extra, created_at, updated_at, is_orphaned) "
+        "VALUES ('s3://shared/lineage', '{}', now(), now(), false) RETURNING id")
+    for dag_id in ("team_a:victim", "team_b:victim"):
+        deployment.rows("INSERT INTO dag_schedule_dataset_reference (dataset_id, dag_id, created_at, updated_at) "
+                        "VALUES (:d, :g, now(), now()) RETURNING dag_id", d=dataset_id, g=dag_id)
+        deployment.rows("INSERT INTO task_outlet_dataset_reference (dataset_id, dag_id, task_id, created_at, "
+                        "updated_at) VALUES (:d, :g, 'push', now(), now()) RETURNING dag_id", d=dataset_id, g=dag_id)
+
+    event = deployment.scalar(
+        "INSERT INTO dataset_event (dataset_id, extra, source_dag_id, timestamp) "
+        "VALUES (:d, '{}', 'team_a:victim', now()) RETURNING id", d=dataset_id)
+    deployment.rows("INSERT INTO dagrun_dataset_event (dag_run_id, event_id) VALUES (:r, :e) RETURNING event_id",
+                    r=team_a.dag_run.id, e=event)
+
+    response = call(deployment, "airflow.models.dag.DAG.fetch_dagrun", serialize(
+        {"dag_id": team_a.dag_id, "run_id": team_a.dag_run.run_id}))
+
+    assert response.status_code == 200, response.text[:500]
+    assert "s3://shared/lineage" in response.text  # the run's consumed event, with its dataset
+    assert response.text.count('"dag_id": "team_a:victim"') >= 2  # the dataset's consumer and producer
+    assert "team_b" not in response.text

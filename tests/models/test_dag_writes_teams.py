@@ -120,7 +120,7 @@ def test_a_process_serving_a_team_writes_only_that_teams_import_errors_and_warni
     assert rows("SELECT filename, stacktrace FROM import_error") == [(own, "own error")]
     with create_session() as session:
         assert [w.dag_id for w in session.query(DagWarning)] == ["team_a:x"]
-    assert f"Not updating the import errors of {foreign}: it is not in the DAG folders of team 'team_a'" in caplog.text
+    assert f"Not updating the import errors of {foreign}: it is not a file below the DAG folders of team 'team_a'" in caplog.text
     assert "Not updating the warnings of DAG 'team_b:x'" in caplog.text
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
+import jwt
 import pytest
+from flask import Flask
 
 from airflow.teams import context, internal_api
 from airflow.teams.config import TeamsConfigError
@@ -68,3 +72,40 @@ def test_an_internal_api_of_no_team_refuses_every_call_in_multi_team_mode(teams)
 
     assert refused.status_code == 403
     assert b"only `airflow internal-api --team` serves calls" in refused.get_data()
+
+
+def token(secret: str, team: str = "team_a", method: str = "airflow.jobs.job.Job._kill") -> str:
+    now = int(time.time())
+    claims = {"aud": "api", "iat": now, "nbf": now, "exp": now + 30, "team": team, "method": method}
+    return jwt.encode(claims, secret, algorithm="HS512")
+
+
+def test_while_a_key_rotates_the_internal_api_takes_tokens_of_the_new_and_the_previous_key(teams):
+    teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY", "new-key")
+    teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_PREVIOUS_SECRET_KEY_CMD", "printf old-key")
+    context.serve("team_a")
+    body = {"method": "airflow.jobs.job.Job._kill"}
+
+    verified = {}
+    for key in ("new-key", "old-key", "another-key"):
+        with Flask(__name__).app_context():
+            verified[key] = (internal_api.refuse(token(key), body), internal_api.server_key())
+
+    assert verified["new-key"] == (None, "new-key")
+    assert verified["old-key"] == (None, "old-key")  # upstream's check then verifies with the same key
+    refused, _ = verified["another-key"]
+    assert refused.status_code == 403
+    assert b"the token is not one signed with the key of team 'team_a'" in refused.get_data()
+    assert internal_api.client_signing("airflow.jobs.job.Job._kill")[0] == "new-key"  # components sign with the new
+
+
+@pytest.mark.parametrize("shared", ["AIRFLOW__TEAM_B___CORE__INTERNAL_API_SECRET_KEY",
+                                    "AIRFLOW__TEAM_B___CORE__INTERNAL_API_PREVIOUS_SECRET_KEY"])
+def test_a_key_that_another_team_has_as_well_is_refused(teams, shared):
+    teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY", "a-key")
+    teams.setenv(shared, "a-key")
+
+    with pytest.raises(TeamsConfigError, match="teams 'team_a' and 'team_b' share an internal API key"):
+        internal_api.check_keys_are_the_teams_own("team_a")
+    teams.setenv(shared, "b-key")
+    internal_api.check_keys_are_the_teams_own("team_a")
