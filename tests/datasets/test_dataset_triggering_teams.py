@@ -250,6 +250,10 @@ def test_clearing_through_an_external_task_marker_needs_the_other_teams_permissi
     assert refused.status_code == 403, refused.text
     assert ("ExternalTaskMarker 'to_c' of 'team_a:mark' may not clear tasks of 'team_c:cleared': team_a is another "
             "team and the DAG sets no allow_triggering_by_teams") in refused.json()["detail"]
+    cli = deployment.airflow("tasks", "clear", "team_a:mark", "--task-regex", "^to_c$", "--yes", check=False)
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr, cli.stderr
+    assert cli.stderr.strip().splitlines()[-1].startswith(
+        "ExternalTaskMarker 'to_c' of 'team_a:mark' may not clear tasks of 'team_c:cleared'"), cli.stderr
     states = deployment.rows("SELECT dag_id, task_id, state FROM task_instance WHERE task_id IN ('to_c', 'noop') "
                              "AND dag_id IN ('team_a:mark', 'team_c:cleared') ORDER BY dag_id")
     assert states == [("team_a:mark", "to_c", "success"), ("team_c:cleared", "noop", "success")]

@@ -20,8 +20,28 @@ DAG = """
     with DAG("etl", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
         EmptyOperator(task_id="noop")
 """
+# team_b's private DAG: its tag, its datasets and its events must not show to other teams' users.
+B_PRIVATE = """
+    import pendulum
+    from airflow import DAG
+    from airflow.datasets import Dataset
+    from airflow.operators.empty import EmptyOperator
+
+    with DAG("private", schedule=[Dataset("s3://b/only")], start_date=pendulum.datetime(2024, 1, 1),
+             tags=["team_b_secret_tag"]):
+        EmptyOperator(task_id="produce", outlets=[Dataset("s3://shared/b_out")])
+"""
+A_READS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.datasets import Dataset
+    from airflow.operators.empty import EmptyOperator
+
+    with DAG("reads", schedule=[Dataset("s3://shared/b_out")], start_date=pendulum.datetime(2024, 1, 1)):
+        EmptyOperator(task_id="noop")
+"""
 USERS = {"alice": ("User", "team:team_a"), "bob": ("User", "team:team_b"), "carol": ("Admin", "team:*"),
-         "dave": ("User", None)}
+         "dave": ("User", None), "erin": ("Admin", "team:team_a"), "frank": ("Admin", None)}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +55,8 @@ def deployment(tmp_path_factory, postgres_server):
     for team in ("team_a", "team_b"):
         deployment.write_dag(team, "etl.py", DAG)
         deployment.write_dag(team, f"broken_{team}.py", "from airflow import DAG\nraise RuntimeError('broken on purpose')\n")
+    deployment.write_dag("team_b", "private.py", B_PRIVATE)
+    deployment.write_dag("team_a", "reads.py", A_READS)
     deployment.migrate()
     deployment.airflow("sync-perm")  # creates the default roles (User, Viewer, ...)
     for role in ("team:team_a", "team:team_b", "team:*"):
@@ -46,7 +68,7 @@ def deployment(tmp_path_factory, postgres_server):
     for team in ("team_a", "team_b"):
         deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
     deployment.start_webserver()
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 2
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 4
                         and deployment.scalar("SELECT count(*) FROM import_error") == 2, "DAGs and import errors")
     deployment.wait_for_webserver()
     yield deployment
@@ -64,9 +86,9 @@ def listed_dags(deployment, user: str) -> list[str]:
 
 
 def test_the_rest_api_lists_only_the_users_teams_dags(deployment):
-    assert listed_dags(deployment, "alice") == ["team_a:etl"]
-    assert listed_dags(deployment, "bob") == ["team_b:etl"]
-    assert listed_dags(deployment, "carol") == ["team_a:etl", "team_b:etl"]
+    assert listed_dags(deployment, "alice") == ["team_a:etl", "team_a:reads"]
+    assert listed_dags(deployment, "bob") == ["team_b:etl", "team_b:private"]
+    assert listed_dags(deployment, "carol") == ["team_a:etl", "team_a:reads", "team_b:etl", "team_b:private"]
     # As upstream for a user without any readable DAG: the list itself is refused.
     assert api(deployment, "dave", "/dags").status_code == 403
 
@@ -120,6 +142,54 @@ def test_the_ui_shows_only_the_users_teams(deployment):
     assert other_data.status_code in (302, 403)
     carol_home = deployment.login("carol", "carol").get(f"{deployment.url}/home").text
     assert "team_a:etl" in carol_home and "team_b:etl" in carol_home and "broken_team_b.py" in carol_home
+
+
+def test_audit_log_events_of_another_team_stay_hidden(deployment):
+    triggered = api(deployment, "bob", "/dags/team_b:etl/dagRuns", "POST",
+                    json={"dag_run_id": "audited", "conf": {"b_conf": "bob's secret"}})
+    assert triggered.status_code == 200, triggered.text
+    own = api(deployment, "erin", "/dags/team_a:etl/dagRuns", "POST", json={"dag_run_id": "audited_a"})
+    assert own.status_code == 200, own.text
+    event_id = deployment.wait_for(lambda: deployment.scalar(
+        "SELECT id FROM log WHERE dag_id = 'team_b:etl' AND extra LIKE '%b_conf%' ORDER BY id DESC LIMIT 1"),
+        "the audit log event of bob's trigger")
+
+    def events(user: str) -> requests.Response:
+        return api(deployment, user, "/eventLogs", params={"limit": 1000, "order_by": "-event_log_id"})
+
+    assert "b_conf" in events("carol").text  # team:* reads every team's events
+    assert api(deployment, "carol", f"/eventLogs/{event_id}").status_code == 200
+    for user in ("alice", "erin", "frank"):  # team_a's user, team_a's admin, an admin of no team
+        listed = events(user)
+        assert listed.status_code in (200, 403), listed.text
+        assert "team_b" not in listed.text and "b_conf" not in listed.text, user
+        assert api(deployment, user, f"/eventLogs/{event_id}").status_code in (403, 404), user
+    assert {event["dag_id"] for event in events("erin").json()["event_logs"]} == {"team_a:etl"}
+
+
+def test_another_teams_datasets_tags_and_dependencies_stay_hidden(deployment):
+    def datasets_of(user: str, dag_id: str) -> list[str]:
+        response = api(deployment, user, "/datasets", params={"dag_ids": dag_id})
+        assert response.status_code == 200, response.text
+        return sorted(dataset["uri"] for dataset in response.json()["datasets"])
+
+    alice, bob = deployment.login("alice", "alice"), deployment.login("bob", "bob")
+    alice_graph = alice.get(f"{deployment.url}/object/dataset_dependencies")
+    bob_graph = bob.get(f"{deployment.url}/object/dataset_dependencies").json()
+    alice_dependencies = alice.get(f"{deployment.url}/dag-dependencies")
+
+    assert datasets_of("alice", "team_b:private") == []  # no existence or lineage oracle
+    assert datasets_of("bob", "team_b:private") == ["s3://b/only", "s3://shared/b_out"]
+    assert "team_b_secret_tag" not in alice.get(f"{deployment.url}/home").text
+    assert "team_b_secret_tag" in bob.get(f"{deployment.url}/home").text
+    assert alice_graph.status_code == 200 and "team_b" not in alice_graph.text
+    assert "s3://shared/b_out" in alice_graph.text  # shared, and team_a's DAG consumes it
+    # every edge joins two nodes: a team's DAG id (with its ':') is a DAG node
+    node_ids = {node["id"] for node in bob_graph["nodes"]}
+    assert {"dag:team_b:private", "dataset:s3://shared/b_out"} <= node_ids
+    assert all(edge["source"] in node_ids and edge["target"] in node_ids for edge in bob_graph["edges"])
+    assert alice_dependencies.status_code == 200
+    assert "team_b" not in alice_dependencies.text and "s3://b/only" not in alice_dependencies.text
 
 
 def test_team_roles_change_nothing_without_multi_team(make_deployment):
