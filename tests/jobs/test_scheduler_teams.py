@@ -221,7 +221,20 @@ def test_a_real_scheduler_runs_each_teams_dags_and_same_team_triggers(make_deplo
             with DAG("downstream", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
                 BashOperator(task_id="done", bash_command="echo done")
         """)
+    # team pools (patch teams-pools): team_a has a default pool of its own; its DAG that takes team_b's
+    # pool is an import error
+    deployment.env["AIRFLOW__TEAM_A___CORE__DEFAULT_POOL"] = "team_a:default"
+    greedy = deployment.write_dag("team_a", "greedy.py", """
+        import pendulum
+        from airflow import DAG
+        from airflow.operators.empty import EmptyOperator
+
+        with DAG("greedy", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+            EmptyOperator(task_id="fill", pool="team_b:reserved")
+    """)
     deployment.migrate()
+    for pool in ("team_a:default", "team_b:reserved"):
+        deployment.airflow("pools", "set", pool, "4", f"{pool} for the test")
     deployment.start("dag-processor-a", "dag-processor", "--team", "team_a")
     deployment.start("dag-processor-b", "dag-processor", "--team", "team_b")
     deployment.start("scheduler", "scheduler")
@@ -237,6 +250,22 @@ def test_a_real_scheduler_runs_each_teams_dags_and_same_team_triggers(make_deplo
     runs = deployment.rows("SELECT dag_id, run_type FROM dag_run ORDER BY dag_id")
     assert runs == [("team_a:downstream", "manual"), ("team_a:etl", "manual"),
                     ("team_b:downstream", "manual"), ("team_b:etl", "manual")]
+    pools = deployment.rows("SELECT DISTINCT dag_id, pool FROM task_instance ORDER BY dag_id")
+    assert pools == [("team_a:downstream", "team_a:default"), ("team_a:etl", "team_a:default"),
+                     ("team_b:downstream", "default_pool"), ("team_b:etl", "default_pool")]
+    error = deployment.wait_for(lambda: deployment.scalar("SELECT stacktrace FROM import_error WHERE filename = :f",
+                                                          f=str(greedy)), "the import error of greedy.py")
+    assert error == ("TeamPoolError: Task 'fill' of DAG 'team_a:greedy' (team 'team_a') may not use pool "
+                     "'team_b:reserved' of team 'team_b': a team's tasks use only its own pools ('team_a:<name>') "
+                     "and shared pools (no team prefix).")
+
+    # A task instance put into team_b's pool in the database: the scheduler fails it instead of running it.
+    deployment.rows("UPDATE task_instance SET state = 'scheduled', pool = 'team_b:reserved' "
+                    "WHERE dag_id = 'team_a:downstream' RETURNING task_id")
+    deployment.rows("UPDATE dag_run SET state = 'running' WHERE dag_id = 'team_a:downstream' RETURNING run_id")
+    deployment.wait_for(lambda: deployment.scalar(
+        "SELECT state FROM task_instance WHERE dag_id = 'team_a:downstream'") == "failed", "the task to fail")
+    assert "its pool 'team_b:reserved' is a pool of team 'team_b'" in deployment.log_of("scheduler")
 
 
 BROKEN_EXECUTOR = '''

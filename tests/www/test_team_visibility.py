@@ -58,6 +58,9 @@ def deployment(tmp_path_factory, postgres_server):
     deployment.write_dag("team_b", "private.py", B_PRIVATE)
     deployment.write_dag("team_a", "reads.py", A_READS)
     deployment.migrate()
+    deployment.rows("INSERT INTO slot_pool (pool, slots, description, include_deferred) VALUES "
+                    "('team_a:a_pool', 3, 'a', false), ('team_b:b_secret_pool', 3, 'b', false), "
+                    "('shared_pool', 3, 'shared', false) RETURNING pool")
     deployment.airflow("sync-perm")  # creates the default roles (User, Viewer, ...)
     for role in ("team:team_a", "team:team_b", "team:*"):
         deployment.airflow("roles", "create", role)
@@ -190,6 +193,31 @@ def test_another_teams_datasets_tags_and_dependencies_stay_hidden(deployment):
     assert all(edge["source"] in node_ids and edge["target"] in node_ids for edge in bob_graph["edges"])
     assert alice_dependencies.status_code == 200
     assert "team_b" not in alice_dependencies.text and "s3://b/only" not in alice_dependencies.text
+
+
+def test_each_user_sees_and_manages_its_teams_pools_and_the_shared_ones(deployment):
+    def pools(user: str) -> tuple[set[str], int]:
+        response = api(deployment, user, "/pools")
+        assert response.status_code == 200, response.text
+        return {pool["name"] for pool in response.json()["pools"]}, response.json()["total_entries"]
+
+    shared = {"default_pool", "shared_pool"}
+    assert pools("erin") == (shared | {"team_a:a_pool"}, 3)
+    assert pools("carol") == (shared | {"team_a:a_pool", "team_b:b_secret_pool"}, 4)
+    other = "/pools/team_b:b_secret_pool"
+    assert api(deployment, "erin", other).status_code == 404
+    assert api(deployment, "erin", other, "PATCH", json={"name": "team_b:b_secret_pool", "slots": 0}).status_code == 404
+    assert api(deployment, "erin", other, "DELETE").status_code == 404
+    created = api(deployment, "erin", "/pools", "POST", json={"name": "team_b:planted", "slots": 1})
+    renamed = api(deployment, "erin", "/pools/team_a:a_pool", "PATCH", json={"name": "team_b:moved", "slots": 3})
+    assert (created.status_code, renamed.status_code) == (403, 403)
+    assert "Pool 'team_b:planted' would belong to team 'team_b'" in created.json()["detail"]
+    assert deployment.rows("SELECT pool, slots FROM slot_pool WHERE pool LIKE 'team_%' ORDER BY pool") == [
+        ("team_a:a_pool", 3), ("team_b:b_secret_pool", 3)]
+    erin_page = deployment.login("erin", "erin").get(f"{deployment.url}/pool/list/")
+    carol_page = deployment.login("carol", "carol").get(f"{deployment.url}/pool/list/")
+    assert erin_page.status_code == 200 and "team_a:a_pool" in erin_page.text
+    assert "team_b:b_secret_pool" not in erin_page.text and "team_b:b_secret_pool" in carol_page.text
 
 
 def test_team_roles_change_nothing_without_multi_team(make_deployment):
