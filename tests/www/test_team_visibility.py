@@ -104,14 +104,15 @@ def test_another_teams_dag_cannot_be_read_or_triggered(deployment):
 
     assert refused.status_code == 403
     assert allowed.status_code == 200, allowed.text
-    assert deployment.rows("SELECT run_id FROM dag_run WHERE dag_id = 'team_b:etl'") == [("by_bob",)]
+    runs = {run_id for (run_id,) in deployment.rows("SELECT run_id FROM dag_run WHERE dag_id = 'team_b:etl'")}
+    assert "by_bob" in runs and "by_alice" not in runs
     assert api(deployment, "bob", "/dags/team_b:etl").status_code == 200
     assert api(deployment, "alice", "/dags/team_b:etl/dagRuns/by_bob/taskInstances").status_code == 403
     assert api(deployment, "bob", "/dags/team_b:etl/dagRuns/by_bob/taskInstances").status_code == 200
     clear = {"dry_run": True, "reset_dag_runs": False, "only_failed": False}
     assert api(deployment, "alice", "/dags/team_b:etl/clearTaskInstances", "POST", json=clear).status_code == 403
     assert api(deployment, "bob", "/dags/team_b:etl/clearTaskInstances", "POST", json=clear).status_code == 200
-    assert api(deployment, "carol", "/dags/team_b:etl/dagRuns").json()["total_entries"] == 1
+    assert api(deployment, "carol", "/dags/team_b:etl/dagRuns").json()["total_entries"] == len(runs)
 
 
 def test_import_errors_of_other_teams_stay_hidden(deployment):
@@ -218,6 +219,41 @@ def test_each_user_sees_and_manages_its_teams_pools_and_the_shared_ones(deployme
     carol_page = deployment.login("carol", "carol").get(f"{deployment.url}/pool/list/")
     assert erin_page.status_code == 200 and "team_a:a_pool" in erin_page.text
     assert "team_b:b_secret_pool" not in erin_page.text and "team_b:b_secret_pool" in carol_page.text
+
+
+def test_the_team_filter_narrows_a_users_lists_to_one_of_its_teams_and_never_grants(deployment):
+    def dag_ids(user: str, path: str, key: str, **params) -> set[str]:
+        response = api(deployment, user, path, params=params)
+        assert response.status_code == 200, response.text
+        return {item["dag_id"] for item in response.json()[key]}
+
+    for dag_id in ("team_a:etl", "team_b:etl"):
+        created = api(deployment, "carol", f"/dags/{dag_id}/dagRuns", "POST", json={"dag_run_id": "for_the_filter"})
+        assert created.status_code == 200, created.text
+
+    assert dag_ids("carol", "/dags", "dags", team="team_a") == {"team_a:etl", "team_a:reads"}
+    assert dag_ids("carol", "/dags/~/dagRuns", "dag_runs", team="team_b") == {"team_b:etl"}
+    assert dag_ids("carol", "/dags/~/dagRuns", "dag_runs") >= {"team_a:etl", "team_b:etl"}
+    assert dag_ids("carol", "/eventLogs", "event_logs", team="team_a") <= {"team_a:etl", "team_a:reads"}
+    assert api(deployment, "alice", "/dags", params={"team": "team_b"}).status_code == 403  # nothing readable
+    spec = requests.get(f"{deployment.url}/api/v1/openapi.yaml", timeout=30).text
+    assert "name: team" in spec.split("FilterTeam:")[1][:600]  # documented in the OpenAPI document
+
+
+def test_a_user_of_several_teams_switches_the_ui_to_one_team_without_logging_in_again(deployment):
+    carol, alice = deployment.login("carol", "carol"), deployment.login("alice", "alice")
+    assert 'id="teams-switcher"' not in alice.get(f"{deployment.url}/home").text  # one team: no switcher
+
+    home = carol.get(f"{deployment.url}/home").text
+    assert 'id="teams-switcher"' in home and "team_a:etl" in home and "team_b:etl" in home
+    switched = carol.get(f"{deployment.url}/teams/select", params={"team": "team_b", "next": "/home"})
+    assert switched.status_code == 200 and switched.url.endswith("/home")
+    assert "team_b:etl" in switched.text and "team_a:etl" not in switched.text
+    assert "team_a:etl" not in carol.get(f"{deployment.url}/dagrun/list/").text  # remembered across pages
+    assert carol.get(f"{deployment.url}/dags/team_a:etl/grid").status_code == 200  # narrows, never revokes
+    assert alice.get(f"{deployment.url}/teams/select", params={"team": "team_b"}).status_code == 400
+    everything = carol.get(f"{deployment.url}/teams/select", params={"next": "https://evil.example/"})
+    assert everything.url == f"{deployment.url}/home" and "team_a:etl" in everything.text
 
 
 def test_team_roles_change_nothing_without_multi_team(make_deployment):
