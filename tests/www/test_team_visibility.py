@@ -122,8 +122,16 @@ def test_import_errors_of_other_teams_stay_hidden(deployment):
         return {error["filename"].rsplit("/", 1)[-1] for error in response.json()["import_errors"]}
 
     assert files("carol") == {"broken_team_a.py", "broken_team_b.py"}
-    assert "broken_team_b.py" not in files("alice")
-    assert "broken_team_a.py" not in files("bob")
+    # a file that never produced a DAG: its folder names its team
+    assert files("alice") == {"broken_team_a.py"}
+    assert files("bob") == {"broken_team_b.py"}
+    error_id = {name: deployment.scalar("SELECT id FROM import_error WHERE filename LIKE :f", f=f"%/{name}")
+                for name in ("broken_team_a.py", "broken_team_b.py")}
+    own = api(deployment, "alice", f"/importErrors/{error_id['broken_team_a.py']}")
+    assert own.status_code == 200 and "broken on purpose" in own.json()["stack_trace"]
+    assert api(deployment, "alice", f"/importErrors/{error_id['broken_team_b.py']}").status_code == 403
+    home = deployment.login("alice", "alice").get(f"{deployment.url}/home").text
+    assert "broken_team_a.py" in home and "broken_team_b.py" not in home
 
 
 def test_the_ui_shows_only_the_users_teams(deployment):
@@ -254,6 +262,42 @@ def test_a_user_of_several_teams_switches_the_ui_to_one_team_without_logging_in_
     assert alice.get(f"{deployment.url}/teams/select", params={"team": "team_b"}).status_code == 400
     everything = carol.get(f"{deployment.url}/teams/select", params={"next": "https://evil.example/"})
     assert everything.url == f"{deployment.url}/home" and "team_a:etl" in everything.text
+
+
+def test_dataset_events_triggers_and_cluster_activity_of_another_team_stay_hidden(deployment):
+    dataset_id = deployment.scalar("SELECT id FROM dataset WHERE uri = 's3://shared/b_out'")
+    deployment.rows("INSERT INTO dataset_event (dataset_id, extra, source_dag_id, source_task_id, source_run_id, "
+                    "source_map_index, timestamp) VALUES (:d, '{}', 'team_b:private', 'produce', 'b_secret_run', -1, "
+                    "now()) RETURNING id", d=dataset_id)
+    for user, dag_id in (("bob", "team_b:etl"), ("erin", "team_a:etl")):
+        run = api(deployment, user, f"/dags/{dag_id}/dagRuns", "POST", json={"dag_run_id": "started"})
+        assert run.status_code == 200, run.text
+    deployment.rows("UPDATE dag_run SET start_date = now() WHERE run_id = 'started' RETURNING dag_id")
+    trigger = deployment.scalar("INSERT INTO trigger (classpath, kwargs, created_date) VALUES "
+                                "('team_b_secret.Trigger', '{}', now()) RETURNING id")
+    deployment.rows("UPDATE task_instance SET trigger_id = :t WHERE dag_id = 'team_b:etl' AND run_id = 'started' "
+                    "RETURNING task_id", t=trigger)
+
+    def events(user: str, **params) -> int:
+        response = api(deployment, user, "/datasets/events", params=params)
+        assert response.status_code == 200, response.text
+        return response.json()["total_entries"]
+
+    def runs_counted(user: str) -> int:
+        response = deployment.login(user, user).get(f"{deployment.url}/object/historical_metrics_data", params={
+            "start_date": "2000-01-01T00:00:00+00:00", "end_date": "2100-01-01T00:00:00+00:00"})
+        assert response.status_code == 200, response.text
+        return sum(response.json()["dag_run_states"].values())
+
+    for params in ({"source_dag_id": "team_b:private"}, {"source_run_id": "b_secret_run"}):
+        assert (events("erin", **params), events("carol", **params)) == (0, 1), params
+    erin_triggers = deployment.login("erin", "erin").get(f"{deployment.url}/triggerview/list/")
+    carol_triggers = deployment.login("carol", "carol").get(f"{deployment.url}/triggerview/list/")
+    assert erin_triggers.status_code == 200 and "team_b_secret.Trigger" not in erin_triggers.text
+    assert "team_b_secret.Trigger" in carol_triggers.text
+    started = "SELECT count(*) FROM dag_run WHERE start_date IS NOT NULL"
+    assert runs_counted("erin") == deployment.scalar(started + " AND dag_id LIKE 'team_a:%'") >= 1
+    assert runs_counted("carol") == deployment.scalar(started) > runs_counted("erin")
 
 
 def test_team_roles_change_nothing_without_multi_team(make_deployment):
