@@ -254,6 +254,7 @@ def test_a_user_of_several_teams_switches_the_ui_to_one_team_without_logging_in_
 
     home = carol.get(f"{deployment.url}/home").text
     assert 'id="teams-switcher"' in home and "team_a:etl" in home and "team_b:etl" in home
+    assert 'data-team-badge="team_a"' in home and 'data-team-badge="team_b"' in home  # each DAG's team
     switched = carol.get(f"{deployment.url}/teams/select", params={"team": "team_b", "next": "/home"})
     assert switched.status_code == 200 and switched.url.endswith("/home")
     assert "team_b:etl" in switched.text and "team_a:etl" not in switched.text
