@@ -49,6 +49,7 @@ CASES = {
                                            {"json": {"state": ["no_such_state"]}}),
     "huge-offset": ("GET", "/dags", {"offset": HUGE}, {}),
     "nul-in-query": ("GET", "/dags", {"dag_id_pattern": "a\x00b"}, {}),
+    "nul-in-repeated-query": ("GET", "/dags", {"tags": ["ok", "a\x00b"]}, {}),
     "nul-in-path": ("GET", "/dags/a%00b", {}, {}),
     "nul-in-body": ("POST", "/dags/etl/dagRuns", {}, {"json": {"dag_run_id": "a\x00b"}}),
     "fields-not-a-field": ("GET", "/dags/etl", {"fields": "0.5"}, {}),
