@@ -1,7 +1,9 @@
 """``./breeze start-airflow`` end to end: the launcher (``python -m teams_breeze.start_airflow``, which is what
 ``./breeze start-airflow`` execs after its setup step) starts PostgreSQL and the four components, runs
 ``dev/dags/example_teams_hello.py`` through the REST API, serves the UI, refuses a second launcher on the
-same AIRFLOW_HOME, and on Ctrl-C exits 0 leaving no process behind."""
+same AIRFLOW_HOME, and on Ctrl-C exits 0 leaving no process behind. With ``--teams`` it shows the product:
+users who see only their teams' DAGs, each team's own secrets, and a dataset that triggers another team's
+DAG that allows it and not the one that does not."""
 
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from teams_breeze.project import Project
 from teams_breeze.services import PostgresServer, free_port, poll, stop_process_group
-from teams_breeze.start_airflow import STATE_FILE, _port_is_free, _proc_stat, group_alive
+from teams_breeze.start_airflow import STATE_FILE, _port_is_free, _proc_stat, group_alive, parser
+from teams_breeze.start_airflow import Launcher as StartAirflow
 
 pytestmark = pytest.mark.e2e
 
@@ -93,8 +97,10 @@ class Launcher:
             return result
         raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.diagnostics()}")
 
-    def api(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, f"{self.url}/api/v1{path}", auth=AUTH, timeout=30, **kwargs)
+    def api(self, method: str, path: str, user: str | None = None, **kwargs) -> requests.Response:
+        """A REST API call as ``admin``, or as ``user`` (start-airflow --teams makes each password the user name)."""
+        auth = (user, user) if user else AUTH
+        return requests.request(method, f"{self.url}/api/v1{path}", auth=auth, timeout=30, **kwargs)
 
     def kill(self) -> None:
         """Teardown: let the launcher clean up (SIGTERM); if it cannot, kill everything it started."""
@@ -230,40 +236,154 @@ def trigger_and_wait(airflow: Launcher, dag_id: str) -> tuple[str, str]:
     return run_id, airflow.wait_for(run_finished, f"dag run {run_id} of {dag_id} to finish", timeout=240)
 
 
+TEAM_DAGS = {
+    "team_a": ["team_a:example_teams_hello", "team_a:produce_orders"],
+    "team_b": ["team_b:consume_orders", "team_b:consume_orders_private", "team_b:example_teams_hello"],
+}
+
+
+def listed_dags(airflow: Launcher, user: str | None = None) -> list[str]:
+    response = airflow.api("GET", "/dags", user)
+    assert response.status_code == 200, response.text
+    return sorted(dag["dag_id"] for dag in response.json()["dags"])
+
+
+def trigger(airflow: Launcher, dag_id: str, user: str) -> str:
+    response = airflow.api("POST", f"/dags/{dag_id}/dagRuns", user, json={})
+    assert response.status_code == 200, response.text
+    return response.json()["dag_run_id"]
+
+
+def finished_runs(airflow: Launcher, dag_id: str, user: str | None = None) -> dict[str, str]:
+    runs = airflow.api("GET", f"/dags/{dag_id}/dagRuns", user).json()["dag_runs"]
+    return {run["dag_run_id"]: run["state"] for run in runs if run["state"] in ("success", "failed")}
+
+
+def final_state(airflow: Launcher, dag_id: str, run_id: str) -> str:
+    return airflow.wait_for(lambda: finished_runs(airflow, dag_id).get(run_id), f"{dag_id} {run_id} to finish", 240)
+
+
 @pytest.mark.timeout(900)
-def test_start_airflow_with_teams_and_db_isolation_runs_each_teams_example_dag(start_launcher):
+def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross_team_triggering(start_launcher):
+    started = time.monotonic()
     airflow = start_launcher(options=("--teams", "team_a,team_b", "--db-isolation"))
     airflow.wait_for(lambda: "is running" in airflow.output(), "the banner", timeout=360)
+    startup = time.monotonic() - started
     output = airflow.output()
     assert "is running (teams: team_a, team_b, database access isolation)" in output
     team_dags = airflow.home / "team-dags"
     assert f"DAG folder:  {team_dags} (one folder per team: team_a, team_b)" in output
+    # The logins, each team's secrets files and what to try.
+    assert re.search(r"Logins: +admin / admin +Admin, team:\* +every team's DAGs", output), output
+    assert re.search(r"data_engineer / data_engineer +Op, team:\* +every team's DAGs", output), output
+    for team in ("team_a", "team_b"):
+        assert re.search(fr"{team}_user / {team}_user +User, team:{team} +only {team}'s DAGs", output), output
+        assert f"{team}: {airflow.home}/secrets/{team}/{{connections,variables}}.json" in output
+    assert "As team_a_user, trigger team_a:produce_orders" in output
+    assert "the refusal is logged in logs/internal-api-team_a.log" in output
     state = json.loads((airflow.home / STATE_FILE).read_text())
     assert set(state["groups"]) == {"internal-api-team_a", "internal-api-team_b", "scheduler", "webserver",
                                     "dag-processor-team_a", "dag-processor-team_b", "triggerer-team_a",
                                     "triggerer-team_b"}
     # The team components hold no database credentials (PostgreSQL's password is not in their environment)
-    # and only their own team's internal API URL and key.
+    # and only their own team's internal API URL and key, and secrets backend.
     password = (airflow.home / "postgres.password").read_text().strip()
     for team, other in (("team_a", "team_b"), ("team_b", "team_a")):
         for component in (f"dag-processor-{team}", f"triggerer-{team}", f"internal-api-{team}"):
             variables = Path(f"/proc/{state['groups'][component]}/environ").read_bytes().split(b"\0")
             names = {variable.split(b"=")[0].decode() for variable in variables}
             assert f"AIRFLOW__{team.upper()}___CORE__INTERNAL_API_SECRET_KEY" in names, component
+            assert f"AIRFLOW__{team.upper()}___SECRETS__BACKEND" in names, component
             assert not [name for name in names if name.startswith(f"AIRFLOW__{other.upper()}___")], component
             if not component.startswith("internal-api"):
                 assert b"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=none://" in variables, component
                 assert password.encode() not in b"\0".join(variables), component
 
-    for team in ("team_a", "team_b"):
-        assert (team_dags / team / "example_teams_hello.py").is_file()
-        assert trigger_and_wait(airflow, f"{team}:{DAG_ID}")[1] == "success", airflow.diagnostics()
-    listed = airflow.api("GET", "/dags").json()["dags"]
-    assert sorted(d["dag_id"] for d in listed) == [f"team_a:{DAG_ID}", f"team_b:{DAG_ID}"]
+    # Each team's folder got its examples; the admin (team:*) sees every team's DAGs, a team's user only its own.
+    assert sorted(path.name for path in (team_dags / "team_a").iterdir()) == [
+        "example_teams_hello.py", "example_teams_orders_producer.py"]
+    assert sorted(path.name for path in (team_dags / "team_b").iterdir()) == [
+        "example_teams_hello.py", "example_teams_orders_consumers.py"]
+    every_dag = sorted(TEAM_DAGS["team_a"] + TEAM_DAGS["team_b"])
+    airflow.wait_for(lambda: listed_dags(airflow) == every_dag, "every team's example DAGs in GET /api/v1/dags", 180)
+    assert listed_dags(airflow, "team_a_user") == TEAM_DAGS["team_a"]
+    assert listed_dags(airflow, "team_b_user") == TEAM_DAGS["team_b"]
+    assert listed_dags(airflow, "data_engineer") == every_dag
+    assert airflow.api("GET", "/dags/team_b:example_teams_hello", "team_a_user").status_code == 403
+    assert not [dag for dag in airflow.api("GET", "/dags").json()["dags"] if dag["is_paused"]]
 
+    # Each team's hello reads its own variable and connection; team_a's producer triggers team_b's consumer
+    # that allows team_a, and not the one that allows no other team.
+    hello = {team: trigger(airflow, f"{team}:example_teams_hello", f"{team}_user") for team in ("team_a", "team_b")}
+    produced = trigger(airflow, "team_a:produce_orders", "team_a_user")
+    for team, run_id in hello.items():
+        assert final_state(airflow, f"{team}:example_teams_hello", run_id) == "success", airflow.diagnostics()
+    assert final_state(airflow, "team_a:produce_orders", produced) == "success", airflow.diagnostics()
+    consumed = airflow.wait_for(lambda: finished_runs(airflow, "team_b:consume_orders", "team_b_user"),
+                                "team_b:consume_orders to be triggered by team_a's dataset event", timeout=240)
+    assert list(consumed.values()) == ["success"], airflow.diagnostics()
+    # The refusal's positive signals (with --db-isolation the event is recorded by team_a's internal API),
+    # then the absence of the refused run.
+    refusal = ("from team_a (team_a:produce_orders) may not trigger team_b:consume_orders_private: team_a is "
+               "another team and the DAG sets no allow_triggering_by_teams [queue]")
+    airflow.wait_for(lambda: refusal in (airflow.home / "logs" / "internal-api-team_a.log").read_text(),
+                     "the refusal in internal-api-team_a.log", timeout=60)
+    airflow.wait_for(lambda: "teams.trigger_denied:1|c" in (airflow.home / "logs" / "metrics.log").read_text(),
+                     "teams.trigger_denied in metrics.log", timeout=60)
+    assert airflow.api("GET", "/dags/team_b:consume_orders_private/dagRuns").json()["dag_runs"] == []
+
+    # The hello task logs, read through the REST API by each team's user, show that team's own values.
+    for team, other in (("team_a", "team_b"), ("team_b", "team_a")):
+        logs = ""
+        for task_id in ("say_hello", "greet"):
+            response = airflow.api("GET", f"/dags/{team}:example_teams_hello/dagRuns/{hello[team]}/taskInstances/"
+                                   f"{task_id}/logs/1", f"{team}_user", headers={"Accept": "text/plain"})
+            assert response.status_code == 200, response.text
+            logs += response.text
+        assert f"greeting: Hello from {team}'s own secrets backend (team_db host: db.{team}.example.invalid)" in logs
+        assert f'variable greeting = "Hello from {team}\'s own secrets backend"' in logs
+        assert f"connection team_db = postgres://{team}_app:***@db.{team}.example.invalid:5432/{team}" in logs
+        assert other not in logs
+        connection = json.loads((airflow.home / "secrets" / team / "connections.json").read_text())["team_db"]
+        assert connection["password"] not in logs
+
+    # SIGINT: the internal APIs stop after the components that call them, so nothing waits for SIGKILL.
+    stop_started = time.monotonic()
     airflow.process.send_signal(signal.SIGINT)
     assert airflow.process.wait(60) == 0, airflow.diagnostics()
+    stop = time.monotonic() - stop_started
+    assert "did not stop within" not in airflow.output(), airflow.output()
     assert not [name for name, pgid in state["groups"].items() if group_alive(pgid)]
+    print(f"startup {startup:.1f}s, stop {stop:.1f}s, total {time.monotonic() - started:.1f}s")
+
+
+def test_team_examples_secrets_and_users_follow_the_team_names(tmp_path):
+    """With other names (--teams sales,ops,legal) the first team produces, the second consumes and allows the first;
+    every team gets the hello DAG, its secrets files and its user. Nothing is started."""
+    args = parser(Project(BREEZE_ROOT)).parse_args(["--airflow-home", str(tmp_path), "--teams", "sales,ops,legal"])
+    launcher = StartAirflow(Project(BREEZE_ROOT), args)
+    launcher.prepare_home()
+    folders = {team: sorted(path.name for path in (tmp_path / "team-dags" / team).iterdir())
+               for team in ("sales", "ops", "legal")}
+    assert folders == {"sales": ["example_teams_hello.py", "example_teams_orders_producer.py"],
+                       "ops": ["example_teams_hello.py", "example_teams_orders_consumers.py"],
+                       "legal": ["example_teams_hello.py"]}
+    consumers = (tmp_path / "team-dags" / "ops" / "example_teams_orders_consumers.py").read_text()
+    assert 'PRODUCER_TEAMS = ["sales"]' in consumers and "team_a" not in consumers.split("PRODUCER_TEAMS =")[1]
+    values = {}
+    for team in ("sales", "ops", "legal"):
+        secrets = tmp_path / "secrets" / team
+        values[team] = json.loads((secrets / "variables.json").read_text())["greeting"]
+        assert json.loads((secrets / "connections.json").read_text())["team_db"]["host"] == f"db.{team}.example.invalid"
+        assert (secrets / "connections.json").stat().st_mode & 0o077 == 0
+    assert len(set(values.values())) == 3
+    # Kept as they are on the next start.
+    (tmp_path / "secrets" / "ops" / "variables.json").write_text('{"greeting": "edited"}')
+    launcher.prepare_home()
+    assert json.loads((tmp_path / "secrets" / "ops" / "variables.json").read_text()) == {"greeting": "edited"}
+    assert [(login.username, login.roles) for login in launcher.logins] == [
+        ("admin", ("Admin", "team:*")), ("data_engineer", ("Op", "team:*")), ("sales_user", ("User", "team:sales")),
+        ("ops_user", ("User", "team:ops")), ("legal_user", ("User", "team:legal"))]
 
 
 def test_bad_team_names_are_a_usage_error():

@@ -6,6 +6,12 @@ the standalone dag-processor, the triggerer and the webserver (with ``--teams``:
 one triggerer per team) as child processes and supervises them until Ctrl-C (or until one of them
 dies). Airflow is configured only through ``AIRFLOW__*`` environment variables given to the child
 processes; no ``airflow.cfg`` is edited.
+
+With ``--teams`` it also shows the product: the team-aware auth manager with a user per team, a data
+engineer and the admin in every team; a local-filesystem secrets backend per team holding the same
+connection and variable ids with different values; and example DAGs per team, among them a dataset
+that the first team produces and two DAGs of the second team consume, one allowing the first team to
+trigger it and one refusing it.
 """
 
 from __future__ import annotations
@@ -34,6 +40,18 @@ DATABASE = "airflow"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin"
 EXAMPLE_DAG = "example_teams_hello.py"
+# --teams: the examples each new team folder starts with (dev/dags/teams, ignored by dev/dags/.airflowignore)
+TEAM_EXAMPLES = "teams"
+PRODUCER_DAG = "example_teams_orders_producer.py"
+CONSUMER_DAG = "example_teams_orders_consumers.py"
+PRODUCER_TEAMS_LINE = 'PRODUCER_TEAMS = ["team_a"]'
+TEAM_AUTH_MANAGER = "airflow.teams.fab_auth_manager.FabTeamRolesAuthManager"
+SECRETS_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
+TEAM_CONN_ID = "team_db"
+TEAM_VARIABLE = "greeting"
+DATA_ENGINEER = "data_engineer"
+METRICS_LOG = "metrics.log"
+STATSD_PREFIX = "airflow"
 STATE_FILE = "start-airflow.json"
 LOG_TAIL_LINES = 30
 API_AUTH_BACKENDS = "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session"
@@ -143,6 +161,99 @@ def team_names(value: str) -> list[str]:
     return teams
 
 
+@dataclass(frozen=True)
+class Login:
+    """A user ``start-airflow --teams`` makes sure exists (its password is only set when it is created)."""
+
+    username: str
+    password: str
+    roles: tuple[str, ...]
+    sees: str
+
+
+def team_logins(teams: list[str]) -> list[Login]:
+    """The admin and a data engineer in every team (``team:*``), and one user per team (``team:<team>``)."""
+    return [
+        Login(ADMIN_USER, ADMIN_PASSWORD, ("Admin", "team:*"), "every team's DAGs; administers Airflow"),
+        Login(DATA_ENGINEER, DATA_ENGINEER, ("Op", "team:*"),
+              "every team's DAGs, one team at a time with the navbar's team switcher"),
+        *(Login(f"{team}_user", f"{team}_user", ("User", f"team:{team}"), f"only {team}'s DAGs") for team in teams),
+    ]
+
+
+def provision_users(spec: dict) -> None:
+    """Make sure the roles and users of ``spec`` exist; runs in a child process with Airflow's environment.
+
+    What ``airflow sync-perm``, ``airflow roles create`` and ``airflow users create``/``add-role`` would do,
+    in one process instead of one per user (``airflow users import`` sets no passwords). Existing users
+    keep their password; roles they lack are added.
+    """
+    from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+    with get_application_builder() as appbuilder:
+        sm = appbuilder.sm
+        if not all(sm.find_role(role) for role in spec["default_roles"]):
+            started = time.monotonic()
+            sm.sync_roles()  # the default roles (Viewer, User, Op, ...) and their permissions, as sync-perm
+            print(f"synced the default roles and their permissions in {time.monotonic() - started:.1f}s")
+        for role in spec["team_roles"]:
+            if sm.find_role(role) is None:
+                sm.add_role(role)
+                print(f"created role {role}")
+        for login in spec["users"]:
+            roles = [sm.find_role(name) for name in login["roles"]]
+            user = sm.find_user(username=login["username"])
+            if user is None:
+                if not sm.add_user(login["username"], login["username"], "User", f"{login['username']}@example.invalid",
+                                   roles, login["password"]):
+                    raise SystemExit(f"could not create user {login['username']!r} (see the log above)")
+                print(f"created user {login['username']} with roles {', '.join(login['roles'])}")
+            elif missing := [role for role in roles if role not in user.roles]:
+                user.roles = [*user.roles, *missing]
+                sm.update_user(user)
+                print(f"added roles {', '.join(role.name for role in missing)} to user {login['username']}")
+            else:
+                print(f"user {login['username']} exists")
+
+
+class MetricsSink:
+    """A StatsD listener on 127.0.0.1 that appends the fork's ``teams.*`` metrics to ``logs/metrics.log``.
+
+    With ``--teams`` the components send their metrics here, so a refusal counted in
+    ``teams.trigger_denied`` (or ``teams.rpc_denied``, ...) can be seen without a metrics server."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.settimeout(0.5)
+        self.port: int = self._socket.getsockname()[1]
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._receive, name="metrics-sink", daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        wanted = f"{STATSD_PREFIX}.teams."
+        with self.path.open("a") as out:
+            while not self._closed.is_set():
+                try:
+                    packet = self._socket.recv(65535)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                lines = [line for line in packet.decode(errors="replace").splitlines() if line.startswith(wanted)]
+                if lines:
+                    now = time.strftime("%Y-%m-%dT%H:%M:%S")
+                    out.write("".join(f"{now} {line[len(STATSD_PREFIX) + 1:]}\n" for line in lines))
+                    out.flush()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(2)
+        self._socket.close()
+
+
 @dataclass
 class Component:
     name: str
@@ -169,11 +280,16 @@ class Launcher:
             self.dags_folder = Path(args.dags_folder).resolve()
         else:
             self.dags_folder = self.home / "team-dags" if self.teams else default_dags
-        self.example_dag = default_dags / EXAMPLE_DAG
+        self.team_examples = default_dags / TEAM_EXAMPLES
+        self.logins = team_logins(self.teams) if self.teams else []
+        # The teams whose secrets backend start-airflow sets (not one the caller's environment already sets).
+        self.team_secrets = {team: self.home / "secrets" / team for team in self.teams
+                             if f"AIRFLOW__{team.upper()}___SECRETS__BACKEND" not in os.environ}
         self.python = sys.executable
         self.postgres: PostgresServer | None = None
         self.components: list[Component] = []
         self.internal_api_ports: dict[str | None, int] = {}  # per team (None: the single-team one)
+        self.metrics: MetricsSink | None = None
         self.env: dict[str, str] = {}
         self._stop = threading.Event()
         self._stop_signal: int | None = None
@@ -206,6 +322,7 @@ class Launcher:
         self.logs.mkdir(exist_ok=True)
         if self.teams and not self.args.dags_folder:
             self._seed_team_dags()
+        self._seed_team_secrets()
         if not self.dags_folder.is_dir():
             raise BreezeError(f"DAG folder {self.dags_folder} does not exist")
         for team in self.teams:
@@ -214,12 +331,42 @@ class Launcher:
         self._stop_leftovers()
 
     def _seed_team_dags(self) -> None:
-        """Each new team folder below AIRFLOW_HOME/team-dags starts with the example DAG."""
-        for team in self.teams:
+        """Each new team folder below AIRFLOW_HOME/team-dags starts with the examples of dev/dags/teams.
+
+        Every team gets ``example_teams_hello`` (it reads the team's own variable and connection); the
+        first team also the producer of ``s3://shared/orders``, the second team its two consumers, one of
+        which allows the first team to trigger it."""
+        for index, team in enumerate(self.teams):
             folder = self.dags_folder / team
-            if not folder.exists():
-                folder.mkdir(parents=True)
-                (folder / EXAMPLE_DAG).write_text(self.example_dag.read_text())
+            if folder.exists():
+                continue
+            files = {EXAMPLE_DAG: (self.team_examples / EXAMPLE_DAG).read_text()}
+            if index == 0 and len(self.teams) > 1:
+                files[PRODUCER_DAG] = (self.team_examples / PRODUCER_DAG).read_text()
+            if index == 1:
+                text = (self.team_examples / CONSUMER_DAG).read_text()
+                if PRODUCER_TEAMS_LINE not in text:
+                    raise BreezeError(f"{self.team_examples / CONSUMER_DAG} has no line {PRODUCER_TEAMS_LINE!r}")
+                files[CONSUMER_DAG] = text.replace(
+                    PRODUCER_TEAMS_LINE, f"PRODUCER_TEAMS = {json.dumps([self.teams[0]])}", 1
+                )
+            folder.mkdir(parents=True)
+            for name, text in files.items():
+                (folder / name).write_text(text)
+
+    def _seed_team_secrets(self) -> None:
+        """Each team's secrets files (AIRFLOW_HOME/secrets/<team>/), created if missing: the same connection
+        and variable ids in every team, with different values."""
+        for team, folder in self.team_secrets.items():
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            connection = {"conn_type": "postgres", "host": f"db.{team}.example.invalid", "port": 5432,
+                          "schema": team, "login": f"{team}_app", "password": secrets.token_hex(8)}
+            for name, content in (("connections.json", {TEAM_CONN_ID: connection}),
+                                  ("variables.json", {TEAM_VARIABLE: f"Hello from {team}'s own secrets backend"})):
+                path = folder / name
+                if not path.exists():
+                    path.write_text(json.dumps(content, indent=2) + "\n")
+                    path.chmod(0o600)
 
     def _state_path(self) -> Path:
         return self.home / STATE_FILE
@@ -340,6 +487,24 @@ class Launcher:
             AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
             AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY="True",
         )
+        if self.teams:
+            # Users see the DAGs of their teams only (FAB roles team:<team>); the REST API keeps basic auth.
+            env.update(AIRFLOW__CORE__AUTH_MANAGER=TEAM_AUTH_MANAGER)
+            # The fork's teams.* metrics (teams.trigger_denied, ...) go to logs/metrics.log, unless the caller
+            # sends metrics elsewhere.
+            if "AIRFLOW__METRICS__STATSD_ON" not in os.environ:
+                self.metrics = MetricsSink(self.logs / METRICS_LOG)
+                env.update(AIRFLOW__METRICS__STATSD_ON="True", AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
+                           AIRFLOW__METRICS__STATSD_PORT=str(self.metrics.port),
+                           AIRFLOW__METRICS__STATSD_PREFIX=STATSD_PREFIX)
+            # Each team reads Connections and Variables from its own files (only its own components get them).
+            for team, folder in self.team_secrets.items():
+                prefix = f"AIRFLOW__{team.upper()}___SECRETS__"
+                env[f"{prefix}BACKEND"] = SECRETS_BACKEND
+                env[f"{prefix}BACKEND_KWARGS"] = json.dumps({
+                    "connections_file_path": str(folder / "connections.json"),
+                    "variables_file_path": str(folder / "variables.json"),
+                })
         if self.args.db_isolation:
             env.update(AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True")
             # One internal API per team (its own URL and key, in the team's variables), or one in all.
@@ -365,15 +530,29 @@ class Launcher:
 
     def run_airflow(self, name: str, *airflow_args: str) -> None:
         """Run ``airflow <args>`` to completion (interruptible), output to logs/<name>.log."""
-        log = self.logs / f"{name}.log"
         shown = ["***" if previous == "--password" else a for previous, a in zip(("",) + airflow_args, airflow_args)]
-        info(f"==> airflow {' '.join(shown)}  (log: {log})")
+        self._run_to_completion(name, [self.python, "-m", "airflow", *airflow_args], None,
+                                f"airflow {' '.join(shown)}", f"airflow {airflow_args[0]}")
+
+    def _run_to_completion(self, name: str, command: list[str], stdin: str | None, shown: str,
+                           what: str | None = None) -> None:
+        """Run ``command`` with Airflow's environment (interruptible), ``stdin`` as its input, output to
+        logs/<name>.log."""
+        log = self.logs / f"{name}.log"
+        info(f"==> {shown}  (log: {log})")
         started = time.monotonic()
         with log.open("w") as out:
             process = subprocess.Popen(
-                [self.python, "-m", "airflow", *airflow_args], env=self.env, cwd=self.home,
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                command, env=self.env, cwd=self.home, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, text=True,
             )
+        if stdin is not None:
+            assert process.stdin is not None
+            try:
+                process.stdin.write(stdin)
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # it exited early: its exit code and log tell why
         try:
             while process.poll() is None:
                 if self._stop.wait(0.2):
@@ -384,10 +563,15 @@ class Launcher:
                 process.wait()
         if process.returncode != 0:
             raise BreezeError(
-                f"airflow {airflow_args[0]} failed (exit code {process.returncode}); "
-                f"last lines of {log}:\n{tail(log)}"
+                f"{what or name} failed (exit code {process.returncode}); last lines of {log}:\n{tail(log)}"
             )
         info(f"    done in {time.monotonic() - started:.1f}s")
+
+    def ensure_users(self) -> None:
+        if self.teams:
+            self.ensure_team_users()
+        else:
+            self.ensure_admin_user()
 
     def ensure_admin_user(self) -> None:
         import psycopg2.errors
@@ -403,6 +587,33 @@ class Launcher:
             "users-create", "users", "create", "--username", ADMIN_USER, "--password", ADMIN_PASSWORD,
             "--firstname", "Admin", "--lastname", "User", "--email", "admin@example.invalid", "--role", "Admin",
         )
+
+    def ensure_team_users(self) -> None:
+        """The roles team:<team> and team:*, and the users of the banner; one process, and none if they exist."""
+        import psycopg2.errors
+
+        try:
+            have = set(self._sql(DATABASE, "SELECT u.username, r.name FROM ab_user u JOIN ab_user_role ur "
+                                           "ON ur.user_id = u.id JOIN ab_role r ON r.id = ur.role_id", fetch=True))
+        except psycopg2.errors.UndefinedTable:
+            have = set()
+        if all((login.username, role) in have for login in self.logins for role in login.roles):
+            info(f"    users {', '.join(login.username for login in self.logins)} exist")
+            return
+        spec = {
+            "default_roles": sorted({role for login in self.logins for role in login.roles} - set(self._team_roles())),
+            "team_roles": self._team_roles(),
+            "users": [{"username": login.username, "password": login.password, "roles": list(login.roles)}
+                      for login in self.logins],
+        }
+        code = ("import json, sys; from teams_breeze.start_airflow import provision_users; "
+                "provision_users(json.load(sys.stdin))")
+        users = ", ".join(login.username for login in self.logins)
+        self._run_to_completion("users-create", [self.python, "-c", code], json.dumps(spec),
+                                f"team roles {', '.join(spec['team_roles'])} and users {users}")
+
+    def _team_roles(self) -> list[str]:
+        return ["team:*", *(f"team:{team}" for team in self.teams)]
 
     # ---- long-running components -----------------------------------------------------------------
 
@@ -504,24 +715,72 @@ class Launcher:
     def print_banner(self) -> None:
         port = self.args.webserver_port
         logs = ", ".join(f"{component.name}.log" for component in self.components)
+        if self.metrics:
+            logs += f", {METRICS_LOG} (the teams.* metrics)"
         mode = f"teams: {', '.join(self.teams)}" if self.teams else "single team"
         mode += ", database access isolation" if self.args.db_isolation else ""
         folders = f" (one folder per team: {', '.join(self.teams)})" if self.teams else ""
         assert self.postgres is not None
+        if self.teams:
+            login = self._logins_banner()
+        else:
+            login = f"  Login:       {ADMIN_USER} / {ADMIN_PASSWORD}\n"
         banner = f"""
 Airflow {dist_version('apache-airflow')} is running ({mode}).
 
   Web UI:      http://localhost:{port}
-  Login:       {ADMIN_USER} / {ADMIN_PASSWORD}
-  REST API:    http://localhost:{port}/api/v1 (basic auth)
+{login}  REST API:    http://localhost:{port}/api/v1 (basic auth)
   DAG folder:  {self.dags_folder}{folders}{'  (+ example DAGs)' if self.args.load_example_dags else ''}
-  AIRFLOW_HOME {self.home}
+{self._secrets_banner()}  AIRFLOW_HOME {self.home}
   Logs:        {self.logs}/  ({logs}; task logs below dag_id=*/)
   PostgreSQL:  127.0.0.1:{self.postgres.port}, database {DATABASE!r}, user postgres (log: {self.postgres.log})
-
+{self._try_banner()}
 Press Ctrl-C to stop.
 """
         print(banner, flush=True)
+
+    def _logins_banner(self) -> str:
+        """With --teams: each login, its roles and what it sees."""
+        rows = [(f"{login.username} / {login.password}", ", ".join(login.roles), login.sees) for login in self.logins]
+        widths = [max(len(row[column]) for row in rows) for column in range(2)]
+        lines = [f"{user.ljust(widths[0])}   {roles.ljust(widths[1])}   {sees}" for user, roles, sees in rows]
+        return "".join(f"  {'Logins:' if i == 0 else '':<13}{line}\n" for i, line in enumerate(lines))
+
+    def _secrets_banner(self) -> str:
+        """With --teams: where each team's connection and variable live."""
+        if not self.teams:
+            return ""
+        lines = [f"{team}: {folder}/{{connections,variables}}.json" for team, folder in self.team_secrets.items()]
+        lines += [f"{team}: your own backend (AIRFLOW__{team.upper()}___SECRETS__BACKEND)"
+                  for team in self.teams if team not in self.team_secrets]
+        head = (f"  Secrets:     per team, the same ids with different values (connection {TEAM_CONN_ID!r}, "
+                f"variable {TEAM_VARIABLE!r}):\n")
+        return head + "".join(f"               {line}\n" for line in lines)
+
+    def _try_banner(self) -> str:
+        """With --teams in AIRFLOW_HOME/team-dags: what to try with the example DAGs."""
+        if not self.teams or self.args.dags_folder:
+            return ""
+        first = self.teams[0]
+        others = f"; {self.teams[1]}'s show {self.teams[1]}'s values" if len(self.teams) > 1 else ""
+        steps = [f"As {first}_user, trigger {first}:example_teams_hello: its task logs show {first}'s greeting\n"
+                 f"   and connection team_db (the password masked){others}."]
+        if len(self.teams) > 1:
+            second = self.teams[1]
+            where = (f"logs/{internal_api_name(first)}.log" if self.args.db_isolation
+                     else f"the log of {first}:produce_orders' task")
+            counted = f",\n   counted as teams.trigger_denied in logs/{METRICS_LOG}" if self.metrics else ""
+            steps += [
+                f"As {first}_user, trigger {first}:produce_orders (it updates s3://shared/orders). As {second}_user:\n"
+                f"   {second}:consume_orders runs (it allows {first}); {second}:consume_orders_private does not\n"
+                f"   (it allows no other team): the refusal is logged in {where}{counted}.",
+                f"As {DATA_ENGINEER}, narrow the UI to one team with the navbar's team switcher. And\n"
+                f"   curl -u {first}_user:{first}_user http://localhost:{self.args.webserver_port}/api/v1/dags "
+                f"lists only {first}'s DAGs.",
+            ]
+        text = "".join(f"{number}. {step}\n" for number, step in enumerate(steps, 1))
+        text += "The example DAGs are unpaused; a team's folder gets them once, when it is created."
+        return "\n  Try it:\n" + "".join(f"    {line}\n" for line in text.splitlines())
 
     def supervise(self) -> int:
         while not self._stop.is_set():
@@ -565,8 +824,13 @@ Press Ctrl-C to stop.
         running = {c.name: c.pgid for c in self.components if c.process is not None}
         if running:
             started = time.monotonic()
-            info("    stopping " + ", ".join(running))
-            self._terminate_groups(running, grace=self.args.stop_timeout)
+            # The internal APIs go last: the isolated components call them while they shut down (their
+            # jobs' final state), and would wait for them until SIGKILL.
+            apis = {name: pgid for name, pgid in running.items() if name.startswith(internal_api_name(None))}
+            for groups in ({name: pgid for name, pgid in running.items() if name not in apis}, apis):
+                if groups:
+                    info("    stopping " + ", ".join(groups))
+                    self._terminate_groups(groups, grace=self.args.stop_timeout)
             for component in self.components:
                 if component.process is not None:
                     try:
@@ -581,6 +845,9 @@ Press Ctrl-C to stop.
             except ServiceError as err:
                 info(f"    warning: {err}")
             self.postgres = None
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         self._remove_own_state()
 
     # ---- everything ------------------------------------------------------------------------------
@@ -599,7 +866,7 @@ Press Ctrl-C to stop.
             self.build_env(sql_alchemy_conn)
             self.run_airflow("db-migrate", "db", "migrate")
             self._check_interrupted()
-            self.ensure_admin_user()
+            self.ensure_users()
             self._check_interrupted()
             self.start_components()
             self.wait_for_webserver()
@@ -642,12 +909,13 @@ def parser(project: Project) -> argparse.ArgumentParser:
     result.add_argument(
         "--dags-folder", default=None,
         help="DAG folder (default: dev/dags; with --teams AIRFLOW_HOME/team-dags, whose new team folders "
-        "start with the example DAG); with --teams it holds one folder per team",
+        "start with the examples of dev/dags/teams); with --teams it holds one folder per team",
     )
     result.add_argument(
         "--teams", type=team_names, default=None, metavar="TEAM[,TEAM...]",
         help="run a multi-team deployment ([core] multi_team): one LocalExecutor, dag-processor --team "
-        "and triggerer --team per team",
+        "and triggerer --team per team; the team auth manager with a user per team (see the banner), "
+        "each team's own secrets files below AIRFLOW_HOME/secrets, example DAGs per team",
     )
     result.add_argument(
         "--db-isolation", action="store_true",
