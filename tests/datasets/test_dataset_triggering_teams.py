@@ -21,11 +21,20 @@ CONSUMERS = """
     from airflow import DAG
     from airflow.datasets import Dataset
     from airflow.operators.empty import EmptyOperator
+    from airflow.operators.python import PythonOperator
+
+    def report(triggering_dataset_events):
+        for uri, events in triggering_dataset_events.items():
+            for event in events:
+                print(f"TRIGGERED BY {{event.source_dag_id}} ON {{uri}}")
 
     for name, uri, allow in {consumers!r}:
         with DAG(name, schedule=[Dataset(uri)], start_date=pendulum.datetime(2024, 1, 1),
                  allow_triggering_by_teams=allow) as dag:
-            EmptyOperator(task_id="consume")
+            if name in {reporting!r}:  # a task that reads the events that triggered it
+                PythonOperator(task_id="consume", python_callable=report)
+            else:
+                EmptyOperator(task_id="consume")
         globals()[name] = dag
 """
 
@@ -80,11 +89,11 @@ def deployment(tmp_path_factory, postgres_server, db_access):
     )
     orders, api = "s3://shared/orders", "s3://shared/api"
     deployment.write_dag("team_a", "produce.py", PRODUCER)
-    deployment.write_dag("team_a", "consume.py", CONSUMERS.format(consumers=[
+    deployment.write_dag("team_a", "consume.py", CONSUMERS.format(reporting=[], consumers=[
         ("consume", orders, None), ("consume_api", api, None)]))
-    deployment.write_dag("team_b", "consume.py", CONSUMERS.format(consumers=[
+    deployment.write_dag("team_b", "consume.py", CONSUMERS.format(reporting=["consume"], consumers=[
         ("consume", orders, ["team_a"]), ("consume_api", api, None)]))
-    deployment.write_dag("team_c", "consume.py", CONSUMERS.format(consumers=[
+    deployment.write_dag("team_c", "consume.py", CONSUMERS.format(reporting=[], consumers=[
         ("consume", orders, None), ("consume_glob", orders, ["team_*"]), ("consume_api", api, ["team_a"])]))
     deployment.write_dag("team_a", "mark.py", MARKERS)
     for dag_id in ("target", "cleared"):
@@ -150,6 +159,8 @@ def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
                    for source, teams in events), (dag_id, events)
     assert runs(deployment, "team_c:consume") == []
     assert queued_since(deployment, "team_c:consume", started) == 0
+    # the consumer's task reads the events that triggered it (isolated: objects through the internal API)
+    assert "TRIGGERED BY team_a:produce ON s3://shared/orders" in deployment.task_logs("team_b:consume")
     # The producing task queued the allowed consumers only, and says why it left team C's out (isolated: the
     # internal API, which registered the task's event, says it).
     gate_log = deployment.log_of(deployment.internal_api("team_a")) if deployment.isolated else deployment.task_logs("team_a:produce")

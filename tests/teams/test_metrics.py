@@ -41,6 +41,15 @@ def test_tag_values_are_mapped_where_tags_become_part_of_the_name():
     assert logger.calls == [("incr", "ti.finish", 1, {"dag_id": "team_a__etl", "task_id": "t", "team": "team_a"})]
 
 
+def test_every_tag_value_that_names_a_team_dag_is_mapped_where_tags_become_part_of_the_name():
+    """teams.trigger_denied names its DAG in a 'consumer' tag: with InfluxDB-style tags it was dropped."""
+    logger = RecordingLogger(influxdb_tags_enabled=True)
+
+    metrics.TeamMetrics(logger).incr("teams.trigger_denied", tags={"consumer": "team_b:consume", "kind": "dataset"})
+
+    assert logger.calls == [("incr", "teams.trigger_denied", 1, {"consumer": "team_b__consume", "kind": "dataset"})]
+
+
 def test_the_logger_is_wrapped_only_in_multi_team_mode_with_metrics_on(multi_team):
     logger = RecordingLogger()
     assert metrics.for_teams(logger) is logger
