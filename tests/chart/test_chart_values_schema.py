@@ -58,6 +58,11 @@ def test_names_must_start_and_end_with_a_letter_or_digit_since_they_name_kuberne
     assert f"'{name}' does not match pattern" in render_error({"teams": [team(name=name)]})
 
 
+def test_the_schema_refuses_a_double_underscore_as_the_fork_does():
+    """The fork refuses team names with '__' (their AIRFLOW__<TEAM>___ variables would be ambiguous)."""
+    assert "at '/teams/0/name'" in render_error({"teams": [team(name="team__a")]})
+
+
 @pytest.mark.parametrize("names", [("team_a", "team_a"), ("team_a", "TEAM_A"), ("team_a", "team-a")])
 def test_a_team_listed_twice_is_refused(names):
     error = render_error({"teams": [team(name=names[0]), team(name=names[1])]})
