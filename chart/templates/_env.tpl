@@ -10,7 +10,9 @@ Who gets what:
   internal API of T   the database URL, the Fernet key, T's options, URL, key and previous key, T's
                       secrets backend
   T's components      sql_alchemy_conn = none://, T's options, T's internal API URL and key, T's
-                      secrets backend; workers T's broker; the triggerer the Fernet key
+                      secrets backend; workers T's broker; the triggerer the Fernet key; with
+                      webserver.fetchLogsFromTeamPods, workers and triggerer T's log-server key (the
+                      webserver gets every team's), never [webserver] secret_key
 Nothing of another team's keys, brokers or backends, and never the database URL, reaches a team pod.
 */}}
 
@@ -84,6 +86,17 @@ Nothing of another team's keys, brokers or backends, and never the database URL,
 {{ include "airflow-teams.secretEnvVar" (list (printf "%sCORE__INTERNAL_API_SECRET_KEY" $t.envPrefix) $t.keysSecret "internal-api-secret-key") }}
 {{- end }}
 
+{{/* The team's log-server key ([logging] log_server_secret_key of the team): webserver.fetchLogsFromTeamPods. */}}
+{{- define "airflow-teams.logServerKeyEnv" -}}
+{{- $t := .team }}
+- name: {{ printf "%sLOGGING__LOG_SERVER_SECRET_KEY" $t.envPrefix }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $t.keysSecret }}
+      key: log-server-secret-key
+      optional: true
+{{- end }}
+
 {{- define "airflow-teams.brokerEnv" -}}
 {{- $t := .team }}
 {{ include "airflow-teams.secretEnvVar" (list (printf "%sCELERY__BROKER_URL" $t.envPrefix) $t.brokerSecret "broker-url") }}
@@ -117,6 +130,9 @@ The environment of a shared component. Call with dict "root" $ "kind" (scheduler
 {{- include "airflow-teams.teamOptionsEnv" (dict "team" .) }}
 {{- if and (eq $.kind "scheduler") .celery }}
 {{- include "airflow-teams.brokerEnv" (dict "team" .) }}
+{{- end }}
+{{- if and (eq $.kind "webserver") $root.Values.webserver.fetchLogsFromTeamPods }}
+{{ include "airflow-teams.logServerKeyEnv" (dict "team" .) }}
 {{- end }}
 {{- end }}
 {{- with $root.Values.env }}
@@ -162,7 +178,7 @@ dict "root" $ "team" $t "kind" (dag-processor | triggerer | worker | task).
 {{- include "airflow-teams.fernetEnv" .root }}
 {{- end }}
 {{- if and .root.Values.webserver.fetchLogsFromTeamPods (has .kind (list "worker" "triggerer")) }}
-{{- include "airflow-teams.webserverKeyEnv" .root }}
+{{ include "airflow-teams.logServerKeyEnv" . }}
 {{- end }}
 {{- with $t.env }}
 {{ toYaml . }}

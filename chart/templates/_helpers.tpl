@@ -310,7 +310,7 @@ names), options the chart sets itself, a database, and settings of the other exe
 {{- end }}
 {{- end }}
 {{- end }}
-{{- $owned := dict "core" (list "multi_team" "executor" "database_access_isolation" "dags_folder" "fernet_key" "internal_api_url" "internal_api_secret_key" "auth_manager") "database" (list "sql_alchemy_conn") "scheduler" (list "standalone_dag_processor") "webserver" (list "secret_key" "config_file") }}
+{{- $owned := dict "core" (list "multi_team" "executor" "database_access_isolation" "dags_folder" "fernet_key" "internal_api_url" "internal_api_secret_key" "auth_manager") "database" (list "sql_alchemy_conn") "scheduler" (list "standalone_dag_processor") "webserver" (list "secret_key" "config_file") "logging" (list "log_server_secret_key") }}
 {{- range $section, $options := $owned }}
 {{- range $options }}
 {{- if hasKey (get $.Values.config $section | default dict) . }}

@@ -12,7 +12,7 @@ import functools
 
 import pytest
 
-from tests.chart.chart_objects import PREFIX, Network, render, team_values
+from tests.chart.chart_objects import NAMESPACE, PREFIX, Network, render, team_values
 
 TEAM_COUNTS = (1, 2, 10)
 DATABASE_COMPONENTS = {"scheduler", "webserver", "migrate-database", "create-user", "internal-api"}
@@ -125,8 +125,26 @@ def test_log_fetching_opens_only_the_log_ports_to_the_webserver_and_is_off_by_de
     assert network.sources_of(worker, (8793, "TCP", "logs")) == {webserver.name}
     assert network.sources_of(triggerer, (8794, "TCP", "logs")) == {webserver.name}
     assert network.sources_of(worker, (0, "TCP", None)) == set()
-    # the price, said in values.yaml and docs/helm.md: the webserver's key in the team's log servers
-    assert "AIRFLOW__WEBSERVER__SECRET_KEY" in worker.env(rendered)
+    # each team's log servers verify with their own team's log key only, never the webserver's key
+    # (patch teams-log-server-keys); the webserver holds every team's
+    webserver_env = webserver.env(rendered)
+    log_keys = {}
+    for team in ("team_01", "team_02"):
+        name = f"AIRFLOW__{team.upper()}___LOGGING__LOG_SERVER_SECRET_KEY"
+        log_keys[team] = rendered.secret_data(f"{PREFIX}-{team.replace('_', '-')}-keys", NAMESPACE)[
+            "log-server-secret-key"]
+        assert webserver_env[name] == log_keys[team]
+        for component in ("worker", "triggerer", "dag-processor"):
+            env = rendered.pod(component, team).env(rendered)
+            assert "AIRFLOW__WEBSERVER__SECRET_KEY" not in env, (component, team)
+            assert webserver_env["AIRFLOW__WEBSERVER__SECRET_KEY"] not in env.values(), (component, team)
+            # log servers: Celery workers and triggerers (a KubernetesExecutor team's "worker" is its task pod)
+            serves_logs = component == "triggerer" or (component == "worker" and team == "team_01")
+            assert [k for k in env if k.endswith("___LOGGING__LOG_SERVER_SECRET_KEY")] == (
+                [name] if serves_logs else []), (component, team)
+            if serves_logs:
+                assert env[name] == log_keys[team]
+    assert len(set(log_keys.values())) == 2
     assert "--skip-serve-logs" not in worker.main["args"]
     default = rendered_teams(2)
     assert "--skip-serve-logs" in default.pod("worker", "team_01").main["args"]
