@@ -180,3 +180,19 @@ def test_no_key_a_team_component_holds_forges_an_admin_session(monkeypatch):
     accepted = {value[:12] + "...": codes for value in sorted(held)
                 if (codes := as_forged(value))[0] != 302 or codes[1] not in (401, 403)}
     assert accepted == {}, json.dumps(accepted)
+
+
+def test_a_log_server_of_no_team_verifies_each_file_with_its_teams_key(teams_with_logs):
+    """The scheduler's log server (LocalExecutor tasks of every team) serves no team: each file's team key."""
+    from airflow.utils.serve_logs import create_app
+
+    client = create_app().test_client()
+
+    def status(key: str, team: str) -> int:
+        return client.get(f"/log/{REL[team]}", headers={"Authorization": token(key, REL[team])}).status_code
+
+    assert status(KEYS["team_a"], "team_a") == 200
+    assert status(KEYS["team_b"], "team_b") == 200
+    assert status(KEYS["team_a"], "team_b") == 403
+    assert status(KEYS["team_b"], "team_a") == 403
+    assert status(WEBSERVER_KEY, "team_a") == 403  # a team with its own key: the global key is not enough
