@@ -37,3 +37,44 @@ def test_what_airflow_serializes_still_comes_back():
     error = BaseSerialization.deserialize(BaseSerialization.serialize(AirflowException("boom")))
 
     assert type(error) is AirflowException and str(error) == "boom"
+
+
+# A module on sys.path (as the DAGs, plugins and config folders are) whose import leaves a marker.
+MARKER_MODULE = """
+import pathlib
+pathlib.Path({marker!r}).write_text("imported")
+
+
+class PlantedError(Exception):
+    pass
+"""
+
+
+@pytest.mark.parametrize("payload", [
+    exception_payload("{module}.PlantedError", "x"),
+    {"__type": "base_trigger", "__var": {"__type": "tuple", "__var": [
+        "{module}.PlantedTrigger", {"__type": "dict", "__var": {}}]}},
+    {"__type": "param", "__var": {"__class": "{module}.PlantedParam", "default": 1}},
+], ids=["exception", "trigger", "param"])
+def test_a_module_that_airflow_has_not_imported_is_not_imported_to_check_the_class(tmp_path, monkeypatch, payload):
+    module = f"planted_{tmp_path.name.replace('-', '_')}"
+    marker = tmp_path / "imported"
+    (tmp_path / f"{module}.py").write_text(MARKER_MODULE.format(marker=str(marker)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    payload = json.loads(json.dumps(payload).replace("{module}", module))
+
+    with pytest.raises(SerializationError, match=f"{module} is not a module that Airflow has imported or ships"):
+        BaseSerialization.deserialize(payload, use_pydantic_models=True)
+    assert not marker.exists()
+
+
+def test_classes_of_airflow_s_own_modules_are_still_built_when_not_yet_imported():
+    import sys
+
+    from airflow.triggers.base import BaseTrigger
+
+    sys.modules.pop("airflow.triggers.file", None)  # a trigger module that this process has not imported yet
+    trigger = BaseSerialization.deserialize({"__type": "base_trigger", "__var": {"__type": "tuple", "__var": [
+        "airflow.triggers.file.FileTrigger", {"__type": "dict", "__var": {"filepath": "/tmp/x"}}]}})
+
+    assert isinstance(trigger, BaseTrigger) and type(trigger).__name__ == "FileTrigger"
