@@ -90,6 +90,44 @@ def _sqlite_db_created() -> None:
     db.resetdb()
 
 
+@pytest.fixture(scope="module")
+def own_session_interface(_sqlite_db_created):
+    """A module's in-process webserver apps get a database session interface of their own, restored afterwards.
+
+    `airflow.www.extensions.init_session` keeps two process globals: the session interface of the first app
+    (`_session_interface`, reused by later apps) and the flask-session model of the first
+    `create_session_model` call after its import (upstream's patch caches it whatever the `db`). If the
+    worker's DB was created (`db.resetdb()`, whose `_get_flask_db` makes throwaway Flask-SQLAlchemy objects)
+    after another module imported init_session, that model's `query` runs in a throwaway scoped session:
+    flask-session updates a session row through it but commits `settings.Session`, so the UPDATE stays
+    uncommitted, the throwaway connection keeps SQLite's write lock, and every later write in the process
+    fails with `database is locked`. Requests `_sqlite_db_created` first: resetdb must not fill the fresh cache.
+    """
+    import inspect
+
+    from flask_appbuilder.models.sqla import Model
+    from flask_session.sqlalchemy import sqlalchemy as flask_session_sqlalchemy
+
+    from airflow import settings
+    from airflow.www.extensions import init_session
+
+    cached = inspect.getclosurevars(flask_session_sqlalchemy.create_session_model).nonlocals
+    stale = cached.get("_session_model")
+    if stale is not None and inspect.getattr_static(stale, "query").sa.session is not settings.Session:
+        inspect.getattr_static(stale, "query").sa.session.remove()  # ends a transaction left holding the lock
+    # The apps' SQLA share FAB's declarative Model: its session table may be mapped already (one per process)
+    mapped = next((m.class_ for m in Model.registry.mappers if m.local_table.name == "session"), None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(init_session, "_session_interface", None)
+        if mapped is not None:
+            mp.setattr(flask_session_sqlalchemy, "create_session_model", lambda *args, **kwargs: mapped)
+        else:  # an empty cache, filled by this module's first app
+            mp.setattr(flask_session_sqlalchemy, "create_session_model",
+                       cached.get("_original_create_session_model", flask_session_sqlalchemy.create_session_model))
+            init_session._patch_flask_session_create_session_model()
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _metadata_db(request: pytest.FixtureRequest) -> None:
     backend = request.node.get_closest_marker("backend")

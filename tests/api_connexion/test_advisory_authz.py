@@ -35,7 +35,7 @@ def _headers(user: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def app(_sqlite_db_created):
+def app(own_session_interface):
     """The app, made after the worker's DB exists (a module fixture is set up before the autouse DB one)."""
     saved = os.environ.get("AIRFLOW__API__AUTH_BACKENDS")
     os.environ["AIRFLOW__API__AUTH_BACKENDS"] = "airflow.api.auth.backend.basic_auth"

@@ -354,7 +354,7 @@ def test_xcom_read_for_an_extra_link_refuses_the_gadget(shipped_allowlist):
 
 
 @pytest.fixture
-def webserver_with_gadget_xcom(shipped_allowlist, monkeypatch, request):
+def webserver_with_gadget_xcom(own_session_interface, shipped_allowlist, monkeypatch, request):
     """An in-process webserver app whose DAG has a TriggerDagRunOperator and a crafted XCom for its link."""
     from airflow.models.dag import DAG
     from airflow.models.serialized_dag import SerializedDagModel

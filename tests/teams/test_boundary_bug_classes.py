@@ -233,12 +233,14 @@ def test_airflow_config_list_treats_team_secrets_as_upstream_treats_global_ones(
 
 
 @pytest.fixture
-def webserver(team_configuration, monkeypatch):
+def webserver(own_session_interface, team_configuration, monkeypatch):
     """The webserver's Flask app (in this process) and a client logged in as an Admin."""
     from airflow.www.app import create_app
 
     monkeypatch.setenv("AIRFLOW__API__AUTH_BACKENDS", "airflow.api.auth.backend.session")
     app = create_app(testing=True)
+    # views.py binds AIRFLOW_CONFIG at its import, maybe before team_configuration replaced it (another module)
+    monkeypatch.setattr("airflow.www.views.AIRFLOW_CONFIG", str(team_configuration))
     security_manager = app.appbuilder.sm
     admin = security_manager.find_user(username="boundary-admin") or security_manager.add_user(
         "boundary-admin", "Boundary", "Admin", "boundary-admin@example.com", security_manager.find_role("Admin"),

@@ -26,7 +26,7 @@ START = pendulum.datetime(2024, 1, 1)
 
 
 @pytest.fixture(scope="module")
-def app(_sqlite_db_created):
+def app(own_session_interface):
     """The app, made after the worker's DB exists (a module fixture is set up before the autouse DB one)."""
     from airflow.www import app as application
 

@@ -63,7 +63,7 @@ def searches(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def app(_sqlite_db_created):
+def app(own_session_interface):
     from flask_appbuilder.const import AUTH_LDAP
 
     from airflow.www.app import create_app

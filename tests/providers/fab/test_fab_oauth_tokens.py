@@ -112,7 +112,7 @@ def jwks_url():
 
 
 @pytest.fixture(scope="module")
-def app(jwks_url, _sqlite_db_created):
+def app(jwks_url, own_session_interface):
     flask_client = types.ModuleType("authlib.integrations.flask_client")
     flask_client.OAuth = _OAuth
     stand_in = {

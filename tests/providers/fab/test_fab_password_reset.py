@@ -39,7 +39,7 @@ def _create(config: dict):
 
 
 @pytest.fixture(scope="module")
-def apps(_sqlite_db_created):
+def apps(own_session_interface):
     from flask_appbuilder.const import AUTH_DB, AUTH_LDAP, AUTH_OAUTH
 
     flask_client = types.ModuleType("authlib.integrations.flask_client")

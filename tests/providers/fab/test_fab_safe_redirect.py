@@ -20,7 +20,7 @@ EVIL = "evil.example"
 
 
 @pytest.fixture(scope="module")
-def app(_sqlite_db_created):
+def app(own_session_interface):
     from airflow.www.app import create_app
 
     return create_app(config={"AUTH_RATE_LIMITED": False, "WTF_CSRF_ENABLED": False}, testing=True)
