@@ -34,7 +34,13 @@ def breeze(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def fab(project: Project):
-    return project.fork.dist("providers/fab")
+    """The fab provider (a small dist) with its series emptied in this temporary copy, for tests that build one."""
+    dist = project.fork.dist("providers/fab")
+    directory = project.series_dir(dist)
+    for patch in directory.glob("*.patch"):
+        patch.unlink()
+    (directory / "series").write_text("")
+    return dist
 
 
 def test_fresh_apply_and_export_reproduce_every_core_patch_byte_for_byte(project, tmp_path):
