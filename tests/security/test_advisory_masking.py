@@ -322,19 +322,21 @@ def test_legitimate_values_still_round_trip(shipped_allowlist, name):
         assert restored == value
 
 
-@pytest.mark.db_test
-def test_xcom_read_for_an_extra_link_refuses_the_gadget(shipped_allowlist):
-    """The chain of the advisory: a DAG author's XCom read by an operator link in the webserver."""
+def _dag_run_with_gadget_xcom(dag_id: str, start: datetime.datetime, *, serialize: bool = False):
+    """A DAG with a TriggerDagRunOperator, a run, and the XCom its link reads crafted to name the gadget."""
     from airflow.models.dag import DAG
+    from airflow.models.serialized_dag import SerializedDagModel
     from airflow.models.xcom import XCom
     from airflow.operators.trigger_dagrun import XCOM_RUN_ID, TriggerDagRunOperator
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunType
 
-    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
-    with DAG("masking_links", schedule=None, start_date=start) as dag:
-        operator = TriggerDagRunOperator(task_id="trigger", trigger_dag_id="downstream")
+    with DAG(dag_id, schedule=None, start_date=start) as dag:
+        TriggerDagRunOperator(task_id="trigger", trigger_dag_id="downstream")
+    if serialize:
+        dag.sync_to_db()
+        SerializedDagModel.write_dag(dag)
     dag.create_dagrun(run_id="masking-run", run_type=DagRunType.MANUAL, state=DagRunState.SUCCESS,
                       execution_date=start, data_interval=(start, start))
     XCom.set(XCOM_RUN_ID, "placeholder", dag_id=dag.dag_id, task_id="trigger", run_id="masking-run")
@@ -342,8 +344,18 @@ def test_xcom_read_for_an_extra_link_refuses_the_gadget(shipped_allowlist):
         row = session.query(XCom).filter_by(dag_id=dag.dag_id, key=XCOM_RUN_ID).one()
         # read through XComDecoder (an object hook, innermost first): a primitive payload reaches the gadget
         row.value = json.dumps({"__classname__": GADGET, "__version__": 0, "__data__": "reached"}).encode()
-        ti = dag.get_dagrun(run_id="masking-run", session=session).get_task_instance("trigger", session=session)
-        ti_key = ti.key
+        ti_key = dag.get_dagrun(run_id="masking-run", session=session).get_task_instance(
+            "trigger", session=session).key
+    return dag, ti_key
+
+
+@pytest.mark.db_test
+def test_xcom_read_for_an_extra_link_refuses_the_gadget(shipped_allowlist):
+    """The chain of the advisory: a DAG author's XCom read by an operator link in the webserver."""
+    from airflow.operators.trigger_dagrun import TriggerDagRunOperator
+
+    dag, ti_key = _dag_run_with_gadget_xcom("masking_links", datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    operator = dag.get_task("trigger")
     link = TriggerDagRunOperator.operator_extra_links[0]
 
     with pytest.raises(ImportError, match=f"{GADGET} was not found in allow list"):
@@ -356,27 +368,11 @@ def test_xcom_read_for_an_extra_link_refuses_the_gadget(shipped_allowlist):
 @pytest.fixture
 def webserver_with_gadget_xcom(own_session_interface, shipped_allowlist, monkeypatch, request):
     """An in-process webserver app whose DAG has a TriggerDagRunOperator and a crafted XCom for its link."""
-    from airflow.models.dag import DAG
-    from airflow.models.serialized_dag import SerializedDagModel
-    from airflow.models.xcom import XCom
-    from airflow.operators.trigger_dagrun import XCOM_RUN_ID, TriggerDagRunOperator
-    from airflow.utils.session import create_session
-    from airflow.utils.state import DagRunState
-    from airflow.utils.types import DagRunType
     from airflow.www.app import create_app
 
     monkeypatch.setenv("AIRFLOW__API__AUTH_BACKENDS", "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth")
     start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
-    with DAG(f"masking_{request.node.name[5:40]}", schedule=None, start_date=start) as dag:
-        TriggerDagRunOperator(task_id="trigger", trigger_dag_id="downstream")
-    dag.sync_to_db()
-    SerializedDagModel.write_dag(dag)
-    dag.create_dagrun(run_id="masking-run", run_type=DagRunType.MANUAL, state=DagRunState.SUCCESS,
-                      execution_date=start, data_interval=(start, start))
-    XCom.set(XCOM_RUN_ID, "placeholder", dag_id=dag.dag_id, task_id="trigger", run_id="masking-run")
-    with create_session() as session:
-        row = session.query(XCom).filter_by(dag_id=dag.dag_id, key=XCOM_RUN_ID).one()
-        row.value = json.dumps({"__classname__": GADGET, "__version__": 0, "__data__": "reached"}).encode()
+    dag, _ = _dag_run_with_gadget_xcom(f"masking_{request.node.name[5:40]}", start, serialize=True)
 
     app = create_app(config={"WTF_CSRF_ENABLED": False}, testing=True)
     security_manager = app.appbuilder.sm
