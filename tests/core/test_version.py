@@ -1,4 +1,4 @@
-"""The installed build carries the fork's version label and series identity."""
+"""The installed build carries the fork's version label and the identity of its sources."""
 
 from __future__ import annotations
 
@@ -27,20 +27,29 @@ def test_every_pinned_distribution_is_installed_from_our_build():
         assert importlib.metadata.version(dist.name) == f"{dist.version}+{REPO.fork.local_version}"
 
 
-def test_git_version_identifies_the_series():
+def test_git_version_identifies_the_sources():
     from airflow.utils.platform import get_airflow_git_version
 
     assert get_airflow_git_version() == build.git_version(REPO)
-    assert build.series_identity(REPO) in get_airflow_git_version()
+    assert build.source_identity(REPO) in get_airflow_git_version()
 
 
-def test_series_identity_changes_with_any_patch_byte(tmp_path):
+def test_source_identity_changes_with_any_source_byte_and_only_with_them(tmp_path):
     import shutil
+    import subprocess
 
     copy = tmp_path / "copy"
     shutil.copytree(REPO.root, copy, ignore=shutil.ignore_patterns(".build", "work", "dist", ".git", "tests"))
-    before = build.series_identity(Project(copy))
+    project = Project(copy)
+    for dist in project.fork.dists:
+        tree = project.work_tree(dist)
+        tree.mkdir(parents=True)
+        subprocess.run(["git", "init", "-q", str(tree)], check=True)
+        (tree / "module.py").write_text(f"NAME = {dist.name!r}\n")
+    before = build.source_identity(project)
     patch = next((copy / "airflow").glob("*.patch"))
     patch.write_bytes(patch.read_bytes() + b"\n")
+    assert build.source_identity(project) == before, "the patch files are not the sources the wheel is built from"
 
-    assert build.series_identity(Project(copy)) != before
+    (project.work_tree(project.fork.dists[-1]) / "module.py").write_text("NAME = 'changed'\n")
+    assert build.source_identity(project) != before

@@ -12,7 +12,7 @@ from teams_breeze.project import Project
 REPO = Project(Path(__file__).resolve().parents[3])
 
 
-def test_info_shows_version_and_series_identity():
+def test_info_shows_version_and_source_identity():
     result = subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "info", "--output", "plain"],
         capture_output=True, text=True, check=True,

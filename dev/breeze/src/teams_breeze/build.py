@@ -13,7 +13,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from teams_breeze import build_constraints, patches
+from teams_breeze import build_constraints
 from teams_breeze.console import BreezeError, info, step
 from teams_breeze.gitutil import git, git_text
 from teams_breeze.project import Dist, Project
@@ -23,17 +23,21 @@ from teams_breeze.project import Dist, Project
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest a zip file can say
 
 
-def series_identity(project: Project) -> str:
-    """Short hash of every series of the fork: the same patches give the same identity."""
+def source_identity(project: Project) -> str:
+    """Short hash of the sources the wheels are built from: every work tree's files as they are on disk.
+
+    It names the content, not how the fork's changes are stored (own tree or patches), so moving code
+    between the two leaves the wheels byte-identical. Every work tree must be materialised.
+    """
     digest = hashlib.sha256()
     for dist in project.fork.dists:
-        digest.update(f"{dist.name}=={dist.version}:{patches.read_series(project, dist).digest}\n".encode())
+        digest.update(f"{dist.name}=={dist.version}:{_snapshot(project.work_tree(dist))}\n".encode())
     return digest.hexdigest()[:12]
 
 
 def git_version(project: Project) -> str:
     """What ``airflow/git_version`` holds: shown by the UI footer, ``/api/v1/version`` and ``airflow info``."""
-    return f"{project.fork.local_version}.series-{series_identity(project)}"
+    return f"{project.fork.local_version}.source-{source_identity(project)}"
 
 
 def local_version(project: Project, dist: Dist) -> str:
@@ -48,7 +52,8 @@ def _snapshot(tree: Path) -> str:
     """Git tree id of the work tree's files as they are on disk, untracked ones included."""
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
-        shutil.copy(tree / ".git" / "index", index)
+        if (tree / ".git" / "index").exists():
+            shutil.copy(tree / ".git" / "index", index)
         env = {"GIT_INDEX_FILE": str(index)}
         git(tree, "add", "--all", env=env)
         return git_text(tree, "write-tree", env=env)

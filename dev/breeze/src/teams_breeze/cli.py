@@ -25,7 +25,6 @@ def cmd_setup(project: Project, args: argparse.Namespace) -> int:
 
 def setup(project: Project) -> None:
     """Materialise what is missing or stale, build changed wheels, install changed ones."""
-    wheels = []
     for dist in project.fork.dists:
         state = patches.tree_state(project, dist)
         if state is patches.TreeState.DIVERGED:
@@ -38,7 +37,8 @@ def setup(project: Project) -> None:
                 patches.apply(project, dist)
         elif state is patches.TreeState.AHEAD:
             info(f"    note: building work/{dist.series} with work not exported to {dist.series}/ yet")
-        wheels.append(build.build_wheel(project, dist))
+    # Every tree first: the core wheel's git_version names the sources of all of them.
+    wheels = [build.build_wheel(project, dist) for dist in project.fork.dists]
     environment.install(project, wheels)
 
 
