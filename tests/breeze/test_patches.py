@@ -50,9 +50,10 @@ def test_fresh_apply_and_export_reproduce_every_core_patch_byte_for_byte(project
     patches.materialise(project, dist, tmp_path / "a", series)
     patches.materialise(project, dist, tmp_path / "b", series)
 
-    exported = patches.export_tree(tmp_path / "a")
+    exported = patches.export_tree(tmp_path / "a", dist)
 
     assert exported.patches == series.patches
+    assert exported.own == series.own and series.own, "the own tree comes back as it went in"
     # Deterministic base and commits: the same pins and series give the same shas everywhere.
     assert git_text(tmp_path / "a", "rev-parse", "base", "HEAD") == git_text(tmp_path / "b", "rev-parse", "base", "HEAD")
 
@@ -132,13 +133,13 @@ def test_export_refuses_to_overwrite_patch_files_changed_since_apply(project):
     other = project.work / "other"
     patches.materialise(project, dist, other, patches.read_series(project, dist))
     commit_change(other, "README.rst", "pulled\n", "Pulled change", TRAILERS.format(name="fab-pulled"))
-    patches.write_series(project, dist, patches.export_tree(other))
+    patches.write_series(project, dist, patches.export_tree(other, dist))
 
     assert patches.tree_state(project, dist) is TreeState.STALE
     with pytest.raises(BreezeError, match="changed since"):
         patches.export(project, dist)
     assert patches.apply(project, dist)
-    assert patches.export_tree(project.work_tree(dist)).patches == patches.read_series(project, dist).patches
+    assert patches.export_tree(project.work_tree(dist), dist).patches == patches.read_series(project, dist).patches
 
 
 def test_commit_without_trailers_cannot_be_exported(project):
@@ -174,7 +175,7 @@ def test_patch_that_does_not_apply_strictly_is_named(project, tmp_path):
     tree = tmp_path / "tree"
     patches.materialise(project, dist, tree, patches.read_series(project, dist))
     commit_change(tree, "README.rst", "x\n", "Change", TRAILERS.format(name="fab-change"))
-    data = patches.export_tree(tree).patches["fab-change"]
+    data = patches.export_tree(tree, dist).patches["fab-change"]
     # Corrupt one context line: a strict apply must refuse instead of fuzzing.
     lines = data.split(b"\n")
     index = next(i for i, line in enumerate(lines) if line.startswith(b"@@")) + 1
@@ -247,3 +248,73 @@ def test_fixup_folds_changes_into_the_owning_patch(project):
     assert b"+amended" in series.patches["fab-first"]
     assert b"amended" not in series.patches["fab-second"]
     assert patches.check(project, dist) == []
+
+
+OWN_MODULE = "airflow/providers/fab/auth_manager/security_manager/ldap_filter.py"
+
+
+def test_export_routes_own_files_to_the_own_tree_and_upstream_edits_to_their_patch(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    tree = project.work_tree(dist)
+    (tree / OWN_MODULE).write_text((tree / OWN_MODULE).read_text() + "\nEDITED_IN_THE_TREE = 1\n")
+    (tree / "airflow/providers/fab/new_module.py").write_text("NEW = 1\n")
+    git(tree, "add", "--all")
+    commit_change(tree, "README.rst", "x\n", "Change", TRAILERS.format(name="fab-change"))  # commits all three
+    commit_change(tree, OWN_MODULE, "ONLY_OWN = 1\n", "Own only", None)  # no trailers needed: no patch
+
+    written = patches.export(project, dist)
+
+    own = project.own_tree(dist)
+    assert sorted(written) == ["providers/fab/fab-change.patch", "src/providers/fab/auth_manager/security_manager/ldap_filter.py",
+                               "src/providers/fab/new_module.py"]
+    assert (own / "new_module.py").read_text() == "NEW = 1\n"
+    assert (own / "auth_manager/security_manager/ldap_filter.py").read_text().endswith("EDITED_IN_THE_TREE = 1\nONLY_OWN = 1\n")
+    patch = (project.series_dir(dist) / "fab-change.patch").read_text()
+    assert "README.rst" in patch and "new_module" not in patch and "ldap_filter" not in patch
+    assert patches.series_names(project, dist) == ["fab-change"]
+    assert patches.check(project, dist) == []
+    # Removing an own file in the tree removes it from the own tree.
+    git(tree, "rm", "-q", "airflow/providers/fab/new_module.py")
+    git(tree, "commit", "-q", "-m", "Drop it", env=AUTHOR)
+    assert patches.export(project, dist) == ["src/providers/fab/new_module.py"]
+    assert not (own / "new_module.py").exists()
+
+
+def test_an_edit_of_the_own_tree_re_materialises_a_tree_without_work(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    own_file = project.own_tree(dist) / "auth_manager/security_manager/ldap_filter.py"
+    own_file.write_text(own_file.read_text() + "EDITED_IN_SRC = 1\n")
+
+    assert patches.tree_state(project, dist) is TreeState.STALE
+    assert patches.apply(project, dist)
+    assert (project.work_tree(dist) / OWN_MODULE).read_text().endswith("EDITED_IN_SRC = 1\n")
+    assert git_text(project.work_tree(dist), "log", "-1", "--format=%s", "own") == "The fork's own tree"
+
+
+def test_check_refuses_a_patch_that_adds_a_file_the_sdist_does_not_have(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    tree = project.work_tree(dist)
+    (tree / "airflow/providers/fab/new_module.py").write_text("NEW = 1\n")
+    git(tree, "add", "--all")
+    commit_change(tree, "README.rst", "x\n", "Change", TRAILERS.format(name="fab-change"))
+    # A patch file made by hand (or by an older breeze) that carries the new module itself.
+    data = git(tree, "format-patch", *patches.FORMAT_PATCH_FLAGS, "--stdout", "-1", "HEAD").stdout
+    (project.series_dir(dist) / "fab-change.patch").write_bytes(data)
+    (project.series_dir(dist) / "series").write_text("fab-change\n")
+
+    problems = patches.check(project, dist)
+
+    assert any("fab-change.patch adds or edits files the sdist does not have (airflow/providers/fab/new_module.py)"
+               " belong in src/providers/fab" in p.replace(": they", "") for p in problems), problems
+
+
+def test_an_own_file_that_shadows_an_upstream_file_is_refused(project, tmp_path):
+    dist = fab(project)
+    (project.own_tree(dist) / "__init__.py").write_text("# replaces upstream's file\n")
+
+    with pytest.raises(BreezeError, match=r"src/providers/fab holds files that apache-airflow-providers-fab 1.5.4 "
+                                          r"already has: airflow/providers/fab/__init__.py"):
+        patches.materialise(project, dist, tmp_path / "tree", patches.read_series(project, dist))

@@ -51,9 +51,11 @@ def test_core_prefix_that_does_not_import_is_reported(project_with_venv, tmp_pat
 
 
 def test_core_prefix_that_shows_a_team_secret_is_reported(project_with_venv, tmp_path):
-    leak = ("airflow/teams/config.py", "    return json.dumps(document)\n", "    return raw\n", "teams-leak")
+    hidden = "            teams_config.hide_team_values(config_sources, display_source)\n"
+    shown = "            pass  # teams-leak\n"
 
-    problems = core_prefix_problems(project_with_venv, tmp_path, leak)
+    problems = core_prefix_problems(project_with_venv, tmp_path, ("airflow/configuration.py", hidden, shown, "teams-leak"),
+                                    ("airflow/configuration.py", shown, hidden, "teams-unleak"))
 
     assert problems == ["airflow up to teams-leak shows a team's secret in `airflow config list` or as_dict()"]
 

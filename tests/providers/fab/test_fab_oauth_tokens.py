@@ -2,8 +2,8 @@
 
 CVE-2026-59243 (Azure id_token decoded without verifying its signature by default), CVE-2026-75156 (Azure:
 issuer and audience not checked, cross-tenant login) and CVE-2026-86466 (Authentik: issuer and audience not
-checked); patches providers/fab `azure-oauth-verify-id-token-signature`,
-`azure-oauth-check-id-token-issuer-audience` and `authentik-oauth-check-id-token-issuer-audience`.
+checked); patches providers/fab `azure-oauth-verify-id-token` and
+`authentik-oauth-check-id-token-issuer-audience`, with the checks in the own tree's `oauth_id_token` module.
 
 The login runs through the webserver's real `/oauth-authorized/<provider>` view of the installed build with
 the FAB auth manager. The identity provider is played by the test: it signs id_tokens with an RSA key it

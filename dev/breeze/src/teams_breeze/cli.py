@@ -52,10 +52,9 @@ def cmd_patches_apply(project: Project, args: argparse.Namespace) -> int:
 
 def cmd_patches_export(project: Project, args: argparse.Namespace) -> int:
     for dist in _dists(project, args.dist):
-        changed = patches.export(project, dist)
-        for name in changed:
-            info(f"    wrote {dist.series}/{name}.patch")
-    info("Patch files are in sync with the work trees; commit them.")
+        for path in patches.export(project, dist):
+            info(f"    wrote {path}")
+    info("Patch files and own trees are in sync with the work trees; commit them.")
     return 0
 
 

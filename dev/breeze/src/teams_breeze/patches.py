@@ -1,9 +1,11 @@
-"""Work trees materialised from the pins and series, and their export back to byte-exact patch files.
+"""Work trees materialised from the pins, the own tree and the series, and their export back.
 
 A work tree is a git repository per distribution: the unpacked sdist as the ``base`` commit (fixed
-identity and date, so its sha is the same on every machine), then one commit per patch applied with a
-strict ``git am``. Export runs ``git format-patch`` with pinned flags and neutralised config, so a
-fresh apply followed by an export reproduces every patch file byte for byte.
+identity and date, so its sha is the same on every machine), the fork's own tree laid onto it as the
+``own`` commit, then one commit per patch applied with a strict ``git am``. Export routes every change:
+the own tree's files (files below ``own_tree_at`` that the sdist does not have) go back to the own tree,
+edits to upstream files to their patch, written by ``git format-patch`` with pinned flags and
+neutralised config, so a fresh apply followed by an export reproduces every file byte for byte.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 import shutil
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
@@ -31,6 +33,8 @@ from teams_breeze.gitutil import (
 from teams_breeze.project import SERIES_FILE, Dist, Project
 
 BASE_TAG = "base"
+OWN_TAG = "own"
+OWN_DATE = "2000-01-01T00:00:01+0000"
 APPLIED_RECORD = "breeze-applied"
 REQUIRED_TRAILERS = ("Patch-Name", "Upstream-Status", "Origin", "Forwarded")
 PATCH_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -50,15 +54,18 @@ class TreeState(Enum):
 
 @dataclass(frozen=True)
 class Series:
-    """The patch files of one distribution, in application order."""
+    """The patch files of one distribution, in application order, and its own tree's files."""
 
     patches: dict[str, bytes]
+    own: dict[str, bytes] = field(default_factory=dict)  # path in the work tree -> content
 
     @property
     def digest(self) -> str:
         digest = hashlib.sha256()
         for name, data in self.patches.items():
             digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+        for path, data in sorted(self.own.items()):
+            digest.update(b"own\0" + path.encode() + b"\0" + hashlib.sha256(data).digest())
         return digest.hexdigest()
 
 
@@ -100,7 +107,49 @@ def read_series(project: Project, dist: Dist) -> Series:
     if problems:
         raise BreezeError("\n".join(problems))
     directory = project.series_dir(dist)
-    return Series({name: (directory / f"{name}.patch").read_bytes() for name in series_names(project, dist)})
+    patches = {name: (directory / f"{name}.patch").read_bytes() for name in series_names(project, dist)}
+    return Series(patches, read_own(project, dist))
+
+
+def _is_cache(relative: Path) -> bool:
+    return relative.suffix in (".pyc", ".pyo") or "__pycache__" in relative.parts
+
+
+def read_own(project: Project, dist: Dist) -> dict[str, bytes]:
+    """The own tree's files, by their path in the work tree."""
+    root = project.own_tree(dist)
+    if root is None or not root.is_dir():
+        return {}
+    files = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_file() and not _is_cache(relative):
+            files[f"{dist.own_tree_at}/{relative.as_posix()}"] = path.read_bytes()
+    return files
+
+
+def write_own(project: Project, dist: Dist, own: dict[str, bytes]) -> list[str]:
+    """Make the own tree hold exactly ``own``; return the work-tree paths whose bytes changed."""
+    root = project.own_tree(dist)
+    if root is None:
+        if own:
+            raise BreezeError(f"{dist.series}: new files {sorted(own)} need an own_tree in fork.toml")
+        return []
+    prefix = f"{dist.own_tree_at}/"
+    wanted = {root / path.removeprefix(prefix): data for path, data in own.items()}
+    changed = []
+    for path in sorted(root.rglob("*"), reverse=True) if root.is_dir() else []:  # children first
+        if path.is_file() and path not in wanted and not _is_cache(path.relative_to(root)):
+            path.unlink()
+            changed.append(f"{prefix}{path.relative_to(root).as_posix()}")
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    for path, data in wanted.items():
+        if not path.exists() or path.read_bytes() != data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            changed.append(f"{prefix}{path.relative_to(root).as_posix()}")
+    return changed
 
 
 def write_series(project: Project, dist: Dist, series: Series) -> list[str]:
@@ -153,10 +202,35 @@ def materialise(project: Project, dist: Dist, dest: Path, series: Series, *, lim
     message = f"Upstream {dist.name} {dist.version}\n\nUnpacked from {dist.sdist} (sha256 {dist.sha256}).\n"
     git(dest, "commit", "--quiet", "--no-verify", "-m", message, env=identity_env(UPSTREAM_IDENTITY, BASE_DATE))
     git(dest, "tag", BASE_TAG)
+    _commit_own_tree(dest, dist, series.own)
     for name, data in list(series.patches.items())[:limit]:
         apply_patch(dest, dist, name, data)
     if limit is None:
         _record_applied(dest, series)
+
+
+def _commit_own_tree(tree: Path, dist: Dist, own: dict[str, bytes]) -> None:
+    """Lay the own tree onto the sdist as the ``own`` commit (the ``base`` commit itself when there is none)."""
+    if own:
+        shadowed = _upstream_paths(tree, own)
+        if shadowed:
+            raise BreezeError(
+                f"{dist.own_tree} holds files that {dist.name} {dist.version} already has: "
+                f"{', '.join(shadowed)}. The own tree only adds files; an edit of an upstream file is a patch."
+            )
+        for path, data in own.items():
+            (tree / path).parent.mkdir(parents=True, exist_ok=True)
+            (tree / path).write_bytes(data)
+        git(tree, "add", "--force", "--", *own)
+        message = f"The fork's own tree\n\n{len(own)} files from {dist.own_tree}, laid onto {dist.own_tree_at}.\n"
+        git(tree, "commit", "--quiet", "--no-verify", "-m", message, env=identity_env(UPSTREAM_IDENTITY, OWN_DATE))
+    git(tree, "tag", OWN_TAG)
+
+
+def _upstream_paths(tree: Path, paths) -> list[str]:
+    """Those of ``paths`` that the sdist (the ``base`` commit) has."""
+    listed = git_text(tree, "ls-tree", "-r", "--name-only", "-z", BASE_TAG, "--", *paths) if paths else ""
+    return sorted(p for p in listed.split("\0") if p)
 
 
 def apply_patch(tree: Path, dist: Dist, name: str, data: bytes) -> None:
@@ -216,15 +290,49 @@ def lint_trailers(subject: str, trailers: dict[str, str]) -> list[str]:
     return problems
 
 
-def export_tree(tree: Path) -> Series:
-    """Format every commit after ``base`` as a patch, named by its Patch-Name trailer."""
-    if git(tree, "merge-base", "--is-ancestor", BASE_TAG, "HEAD", check=False).returncode != 0:
-        raise BreezeError(f"{tree}: HEAD does not descend from the {BASE_TAG} tag")
-    if git_text(tree, "rev-list", "--merges", f"{BASE_TAG}..HEAD"):
+def own_paths(tree: Path, dist: Dist, start: str = BASE_TAG) -> list[str]:
+    """Every path below ``own_tree_at`` that a commit after ``start`` has and the sdist does not."""
+    if not dist.own_tree_at:
+        return []
+    at = dist.own_tree_at
+    present = git_text(tree, "ls-tree", "-r", "--name-only", "-z", "HEAD", "--", at).split("\0")
+    touched = git_text(tree, "log", "--format=", "--name-only", "--no-renames", "-z", f"{start}..HEAD", "--", at)
+    candidates = {p.strip("\n") for p in (*present, *touched.split("\0")) if p.strip("\n")}
+    return sorted(candidates - set(_upstream_paths(tree, sorted(candidates))))
+
+
+def _read_blobs(tree: Path, rev: str, paths: list[str]) -> dict[str, bytes]:
+    if not paths:
+        return {}
+    request = "".join(f"{rev}:{path}\n" for path in paths).encode()
+    output = git(tree, "cat-file", "--batch", stdin=request).stdout
+    blobs, offset = {}, 0
+    for path in paths:
+        header_end = output.index(b"\n", offset)
+        size = int(output[offset:header_end].split()[2])
+        blobs[path] = output[header_end + 1:header_end + 1 + size]
+        offset = header_end + 1 + size + 1
+    return blobs
+
+
+def export_tree(tree: Path, dist: Dist) -> Series:
+    """The own tree's files as HEAD has them, and every commit after ``own`` as a patch of its edits to
+    upstream files, named by its Patch-Name trailer. A commit that only changes the own tree has no patch."""
+    start = OWN_TAG if git(tree, "rev-parse", "--verify", "--quiet", f"{OWN_TAG}^{{commit}}", check=False).returncode == 0 \
+        else BASE_TAG  # a tree materialised before the own tree existed
+    if git(tree, "merge-base", "--is-ancestor", start, "HEAD", check=False).returncode != 0:
+        raise BreezeError(f"{tree}: HEAD does not descend from the {start} tag")
+    if git_text(tree, "rev-list", "--merges", f"{start}..HEAD"):
         raise BreezeError(f"{tree}: merge commits cannot be exported; rebase them away")
+    own = own_paths(tree, dist)
+    excluded = [f":(top,literal,exclude){path}" for path in own]
     patches: dict[str, bytes] = {}
     problems = []
-    for commit in git_text(tree, "rev-list", "--reverse", f"{BASE_TAG}..HEAD").split():
+    for commit in git_text(tree, "rev-list", "--reverse", f"{start}..HEAD").split():
+        data = git(tree, "format-patch", *FORMAT_PATCH_FLAGS, "--stdout", f"{commit}^..{commit}",
+                   "--", ".", *excluded).stdout
+        if not data:
+            continue
         subject = git_text(tree, "log", "-1", "--format=%s", commit)
         trailers = trailers_of(tree, commit)
         problems += lint_trailers(subject, trailers)
@@ -232,10 +340,11 @@ def export_tree(tree: Path) -> Series:
         if name in patches:
             problems.append(f"{subject!r}: Patch-Name {name} is used by an earlier commit too")
         if name and not problems:
-            patches[name] = git(tree, "format-patch", *FORMAT_PATCH_FLAGS, "--stdout", "-1", commit).stdout
+            patches[name] = data
     if problems:
         raise BreezeError(f"{tree}: cannot export:\n" + "\n".join(problems))
-    return Series(patches)
+    present = set(git_text(tree, "ls-tree", "-r", "--name-only", "-z", "HEAD", "--", *own).split("\0")) if own else set()
+    return Series(patches, _read_blobs(tree, "HEAD", [path for path in own if path in present]))
 
 
 def is_dirty(tree: Path) -> bool:
@@ -250,7 +359,7 @@ def tree_state(project: Project, dist: Dist) -> TreeState:
     files = series.digest
     recorded = _recorded(tree)
     try:
-        exported = export_tree(tree).digest
+        exported = export_tree(tree, dist).digest
     except BreezeError:
         exported = None  # commits that cannot be exported yet are work too
     dirty = is_dirty(tree)
@@ -286,6 +395,7 @@ def apply(project: Project, dist: Dist, *, force: bool = False) -> bool:
 
 
 def export(project: Project, dist: Dist) -> list[str]:
+    """Write the tree's patches and own files back; return the repository paths whose bytes changed."""
     tree = project.work_tree(dist)
     state = tree_state(project, dist)
     if state is TreeState.MISSING:
@@ -301,8 +411,10 @@ def export(project: Project, dist: Dist) -> list[str]:
             "(a pull or a checkout?). Exporting would overwrite them. Run `./breeze patches apply` "
             "(`--force` drops the tree's own commits) and redo the work there."
         )
-    series = export_tree(tree)
-    changed = write_series(project, dist, series)
+    series = export_tree(tree, dist)
+    changed = [f"{dist.series}/{name}.patch" for name in write_series(project, dist, series)]
+    prefix = f"{dist.own_tree_at}/"
+    changed += [f"{dist.own_tree}/{path.removeprefix(prefix)}" for path in write_own(project, dist, series.own)]
     _record_applied(tree, series)
     return changed
 
@@ -317,12 +429,15 @@ def check(project: Project, dist: Dist) -> list[str]:
         fresh = Path(tmp) / "tree"
         try:
             materialise(project, dist, fresh, series)
-            again = export_tree(fresh)
+            again = export_tree(fresh, dist)
+            problems += _patches_touching_own_tree(fresh, dist, series)
         except BreezeError as err:
             return [str(err)]
     for name, data in series.patches.items():
         if again.patches.get(name) != data:
             problems.append(f"{dist.series}/{name}.patch: a fresh apply + export changes its bytes")
+    if again.own != series.own:
+        problems.append(f"{dist.own_tree}: a fresh apply + export changes the own tree")
     state = tree_state(project, dist)
     tree = project.work_tree(dist).relative_to(project.root)
     if state in (TreeState.AHEAD, TreeState.DIVERGED):
@@ -337,6 +452,22 @@ def check(project: Project, dist: Dist) -> list[str]:
             f"{tree}/{path} is ignored by git there (the sdist's .gitignore; `git -C {tree} check-ignore -v "
             f"{path}` names the rule), so no patch can hold it: rename it"
         )
+    return problems
+
+
+def _patches_touching_own_tree(tree: Path, dist: Dist, series: Series) -> list[str]:
+    """A path is either the own tree's or a patch's: a patch must not create or edit a non-upstream file."""
+    problems = []
+    for commit in git_text(tree, "rev-list", "--reverse", f"{OWN_TAG}..HEAD").split():
+        touched = git_text(tree, "diff-tree", "--no-commit-id", "--name-only", "-r", "-z", "--no-renames",
+                           commit).split("\0")
+        touched = [path for path in touched if path]
+        foreign = sorted(set(touched) - set(_upstream_paths(tree, touched)))
+        if foreign:
+            name = trailers_of(tree, commit).get("Patch-Name", commit)
+            where = f"belong in {dist.own_tree}" if dist.own_tree else "need an own_tree in fork.toml"
+            problems.append(f"{dist.series}/{name}.patch adds or edits files the sdist does not have "
+                            f"({', '.join(foreign)}): they {where}")
     return problems
 
 
@@ -370,7 +501,7 @@ def new(project: Project, dist: Dist, name: str, subject: str, why: str, upstrea
     _require_workable(project, dist)
     if not PATCH_NAME.match(name):
         raise BreezeError(f"patch name {name!r} must be lowercase words joined by '-', no number prefix")
-    if name in export_tree(tree).patches:
+    if name in export_tree(tree, dist).patches:
         raise BreezeError(f"{dist.series} already has a patch named {name}; use `./breeze patches fixup {name}`")
     git(tree, "add", "--all")
     if not git_text(tree, "diff", "--cached", "--name-only"):

@@ -1,6 +1,7 @@
 """Every prefix of every series must import: each patch is a PR that has to stand on the ones before it.
 
-Core: after each patch, ``import airflow`` runs from the materialised tree (its ``airflow`` package
+Each prefix is the sdist, the whole own tree, and the patches up to one. Core: after each patch,
+``import airflow`` runs from the materialised tree (its ``airflow`` package
 shadows the installed one; ``airflow/__init__.py`` extends its path, so installed providers still
 resolve); from the patch that adds team configuration on, the configuration display must hide a
 team's secrets. Providers: after each patch, the modules that patch touched are imported from the tree into
@@ -22,8 +23,10 @@ from teams_breeze.project import Dist, Project
 
 _IMPORT_CORE = "import airflow, airflow.exceptions, airflow.models, airflow.configuration"
 
-# From the patch that introduces team configuration (airflow/teams/config.py) on, no prefix may show a
+# From the patch that hooks team configuration into airflow/configuration.py on, no prefix may show a
 # team's secret: in a team variable, or inside an executor's "config" of the [core] executor JSON.
+# Every prefix has the whole own tree (airflow/teams/ included); the hooks 1..N decide what runs.
+_MASKING_HOOK = "from airflow.teams import config as teams_config"
 _TEAM_SECRET = "prefix-check-team-secret"
 _TEAM_SECRET_ENV = {
     "AIRFLOW__CORE__MULTI_TEAM": "True",
@@ -78,7 +81,7 @@ def check_dist(project: Project, dist: Dist, workdir: Path) -> list[str]:
         if dist.is_core:
             result = subprocess.run([str(project.python), "-c", _IMPORT_CORE], cwd=tree, env=env,
                                     capture_output=True, text=True)
-            if result.returncode == 0 and (tree / "airflow" / "teams" / "config.py").exists():
+            if result.returncode == 0 and _MASKING_HOOK in (tree / "airflow" / "configuration.py").read_text():
                 problems += _team_secret_shown(project, tree, env, name)
         else:
             root = _provider_package_root(tree)

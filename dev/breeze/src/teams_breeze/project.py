@@ -22,6 +22,10 @@ class Dist:
     series: str
     sdist: str
     sha256: str
+    # The fork's own files of this distribution: ``own_tree`` (a folder of this repository) is laid onto the
+    # work tree at ``own_tree_at`` (a folder of the sdist) as one commit before the patches apply.
+    own_tree: str | None = None
+    own_tree_at: str | None = None
 
     @property
     def is_core(self) -> bool:
@@ -73,6 +77,9 @@ class Project:
     def series_dir(self, dist: Dist) -> Path:
         return self.root / dist.series
 
+    def own_tree(self, dist: Dist) -> Path | None:
+        return self.root / dist.own_tree if dist.own_tree else None
+
     def work_tree(self, dist: Dist) -> Path:
         return self.work / dist.series
 
@@ -82,6 +89,7 @@ class Project:
 
 
 _DIST_KEYS = {"name", "version", "series", "sdist", "sha256"}
+_OWN_TREE_KEYS = {"own_tree", "own_tree_at"}
 
 
 def load_fork(path: Path) -> Fork:
@@ -100,7 +108,9 @@ def load_fork(path: Path) -> Fork:
     dists = []
     for index, entry in enumerate(data.get("dist", [])):
         missing = _DIST_KEYS - entry.keys()
-        unknown = entry.keys() - _DIST_KEYS
+        unknown = entry.keys() - _DIST_KEYS - _OWN_TREE_KEYS
+        if _OWN_TREE_KEYS & entry.keys():
+            missing |= _OWN_TREE_KEYS - entry.keys()
         if missing or unknown:
             raise BreezeError(
                 f"{path}: [[dist]] #{index + 1}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}"

@@ -1,0 +1,224 @@
+#
+# Licensed to the Apache Software Foundation (ASF) under one
+# or more contributor license agreements.  See the NOTICE file
+# distributed with this work for additional information
+# regarding copyright ownership.  The ASF licenses this file
+# to you under the Apache License, Version 2.0 (the
+# "License"); you may not use this file except in compliance
+# with the License.  You may obtain a copy of the License at
+#
+#   http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing,
+# software distributed under the License is distributed on an
+# "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY
+# KIND, either express or implied.  See the License for the
+# specific language governing permissions and limitations
+# under the License.
+"""``airflow teams`` commands, the ``--team`` flag of components, and the configuration check at start."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from airflow.teams import config, context, multi_team_enabled
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+# Commands that must work with a broken multi-team configuration, so it can be inspected and fixed.
+COMMANDS_WITHOUT_CHECK = frozenset({"version", "config", "info", "cheat-sheet"})
+MASK = "***"
+
+
+def check_configuration_at_start() -> None:
+    """Exit with one clear message when the executor/teams configuration does not fit the mode."""
+    if sys.argv[1:2] and sys.argv[1] in COMMANDS_WITHOUT_CHECK:
+        return
+    from airflow.configuration import conf
+
+    try:
+        if multi_team_enabled():
+            config.load()
+        else:
+            config.check_single_team_executor_value(conf.get("core", "executor"))
+    except config.TeamsConfigError as err:
+        raise SystemExit(f"Invalid configuration: {err}")
+
+
+def team_from_args(args: Namespace, component: str) -> str | None:
+    """
+    Validate a component's ``--team`` and make it the process's team.
+
+    In multi-team mode the component must serve exactly one configured team; outside it ``--team``
+    is refused.
+    """
+    team = getattr(args, "team", None)
+    if not multi_team_enabled():
+        if team:
+            raise SystemExit(f"airflow {component} --team needs [core] multi_team = True.")
+        return None
+    configured = config.load()
+    if not team:
+        raise SystemExit(
+            f"In multi-team mode (`[core] multi_team = True`) every {component} serves one team: start it "
+            f"as `airflow {component} --team <team>`. Configured teams: {', '.join(configured.teams)}."
+        )
+    try:
+        configured.team(team)
+    except config.UnknownTeamError as err:
+        raise SystemExit(str(err))
+    context.serve(team)
+    return team
+
+
+def _executor_row(executor: config.ExecutorSpec) -> dict:
+    return {
+        "name": executor.name,
+        "class": executor.class_name,
+        "config": {f"{section}.{key}": MASK for section, keys in executor.config.items() for key in keys},
+    }
+
+
+def teams_list(args: Namespace) -> None:
+    """List the configured teams with their executors and DAG folders."""
+    from airflow.cli.simple_table import AirflowConsole
+
+    if not multi_team_enabled():
+        print("[core] multi_team is False: this deployment has no teams.", file=sys.stderr)
+        return
+    teams = config.load().teams.values()
+    if args.output in ("json", "yaml"):
+        rows = [
+            {
+                "team": team.name,
+                "executors": [_executor_row(e) for e in team.executors],
+                "dags_folders": list(team.dags_folders),
+            }
+            for team in teams
+        ]
+    else:
+        rows = [
+            {
+                "team": team.name,
+                "executors": ", ".join(_describe(e) for e in team.executors),
+                "dags_folders": ", ".join(team.dags_folders),
+            }
+            for team in teams
+        ]
+    AirflowConsole().print_as(data=rows, output=args.output)
+
+
+def _describe(executor: config.ExecutorSpec) -> str:
+    overrides = " ".join(f"{key}={MASK}" for key in _executor_row(executor)["config"])
+    return f"{executor.name} ({executor.class_name}{'; ' + overrides if overrides else ''})"
+
+
+def executor_names_for_cli() -> list:
+    """Return the configured executors, one per class; none when the configuration is broken."""
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    try:
+        names = ExecutorLoader.get_executor_names()
+    except config.TeamsConfigError:
+        return []
+    unique = {}
+    for name in names:
+        unique.setdefault(name.module_path, name)
+    return list(unique.values())
+
+
+def dag_processor_directory(args: Namespace) -> str:
+    """
+    Return the folder a ``dag-processor`` processes: in multi-team mode one folder of its ``--team``.
+
+    Without ``--subdir`` it is the team's DAG folder; ``--subdir`` may pick one of the team's folders
+    (or a folder inside one) when the team has several.
+    """
+    import os
+
+    from airflow import settings
+    from airflow.utils.cli import process_subdir
+
+    team = team_from_args(args, "dag-processor")
+    if team is None:
+        return args.subdir
+    from airflow.teams import tables
+
+    tables.check_migrated()
+    folders = config.load().team(team).dags_folders
+    requested = process_subdir(args.subdir)
+    if requested == os.path.abspath(settings.DAGS_FOLDER) and requested not in folders:
+        if len(folders) > 1:
+            raise SystemExit(
+                f"Team {team!r} has several DAG folders ({', '.join(folders)}): start one dag-processor per "
+                "folder with --subdir <folder>."
+            )
+        requested = folders[0]
+    elif not any(requested == f or requested.startswith(f.rstrip(os.sep) + os.sep) for f in folders):
+        raise SystemExit(
+            f"--subdir {requested} is not a DAG folder of team {team!r} ({', '.join(folders)}); a team's "
+            "dag-processor only processes that team's folders."
+        )
+    if not os.path.isdir(requested):
+        raise SystemExit(
+            f"The DAG folder {requested} of team {team!r} does not exist; create it or set the team's "
+            f"[core] dags_folder ({config.team_env_var(team, 'core', 'dags_folder')})."
+        )
+    return requested
+
+
+def check_scheduler_can_start() -> None:
+    """In multi-team mode DAG files are parsed only by each team's standalone dag-processor."""
+    from airflow.configuration import conf
+
+    if multi_team_enabled() and not conf.getboolean("scheduler", "standalone_dag_processor"):
+        raise SystemExit(
+            "In multi-team mode the scheduler does not parse DAG files: set [scheduler] "
+            "standalone_dag_processor = True and run one `airflow dag-processor --team <team>` per team."
+        )
+    from airflow.teams import tables
+
+    tables.check_migrated()
+
+
+def serve_team_of_dag(dag_id: str) -> None:
+    """
+    Make a command that runs a team's code (``airflow tasks run``, ``tasks test``, ...) serve its DAG's team.
+
+    Called once, at the start of the command. A process that already serves another team (a worker
+    started with ``--team``) refuses the DAG.
+    """
+    if not multi_team_enabled():
+        return
+    from airflow.teams import ids
+
+    team = ids.team_of(dag_id)
+    if team is None:
+        raise SystemExit(f"DAG id {dag_id!r} has no team: in multi-team mode DAG ids are '<team>:<name>'.")
+    try:
+        config.load().team(team)
+        context.serve(team)
+    except (config.UnknownTeamError, context.ForeignTeamError) as err:
+        raise SystemExit(str(err))
+
+
+# Connections/Variables commands that only read through the secrets backends keep working.
+SECRETS_BACKEND_READ_COMMANDS = {"connections": {"get", "test"}, "variables": {"get"}}
+
+
+def refuse_metadata_db_secrets_commands() -> None:
+    """In multi-team mode, refuse the connections/variables commands that read or write the metadata DB."""
+    group, command = (sys.argv[1:3] + [None, None])[:2]
+    if group not in SECRETS_BACKEND_READ_COMMANDS or not multi_team_enabled():
+        return
+    if command in SECRETS_BACKEND_READ_COMMANDS[group] or command in (None, "-h", "--help"):
+        return
+    from airflow.teams.secrets_backends import DISABLED_REASON
+
+    allowed = ", ".join(f"`airflow {group} {c}`" for c in sorted(SECRETS_BACKEND_READ_COMMANDS[group]))
+    raise SystemExit(
+        f"`airflow {group} {command}` is not available. {DISABLED_REASON} Reading through the secrets "
+        f"backends still works: {allowed}."
+    )

@@ -1,0 +1,82 @@
+#
+# Licensed to the Apache Software Foundation (ASF) under one
+# or more contributor license agreements.  See the NOTICE file
+# distributed with this work for additional information
+# regarding copyright ownership.  The ASF licenses this file
+# to you under the Apache License, Version 2.0 (the
+# "License"); you may not use this file except in compliance
+# with the License.  You may obtain a copy of the License at
+#
+#   http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing,
+# software distributed under the License is distributed on an
+# "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY
+# KIND, either express or implied.  See the License for the
+# specific language governing permissions and limitations
+# under the License.
+"""
+The team this process serves.
+
+A component serves one team when its command says so: ``--team T`` of a dag-processor, triggerer or
+Celery worker, or the DAG of the task that ``airflow tasks run`` executes. The command sets it once, at
+start; it cannot change afterwards, so nothing later in the process can make it serve another team.
+"""
+
+from __future__ import annotations
+
+_serving_team: str | None = None
+
+
+class ForeignTeamError(Exception):
+    """A process serving one team was handed work of another team."""
+
+
+def serve(team: str) -> None:
+    """Make this process serve ``team``; refused if it already serves another team."""
+    global _serving_team
+    if _serving_team is not None and _serving_team != team:
+        raise ForeignTeamError(
+            f"This process serves team {_serving_team!r}; it cannot serve team {team!r} as well."
+        )
+    _serving_team = team
+
+
+def serving_team() -> str | None:
+    """Return the team this process serves, or None (a component shared by all teams)."""
+    return _serving_team
+
+
+def refuse_foreign_dag(dag_id: str | None) -> None:
+    """In a process serving a team, refuse work on another team's DAG."""
+    from airflow.teams import ids
+
+    if _serving_team is None or dag_id is None:
+        return
+    if (team := ids.team_of(dag_id)) != _serving_team:
+        raise ForeignTeamError(
+            f"Refusing DAG {dag_id!r} (team {team!r}): this process serves team {_serving_team!r} only."
+        )
+
+
+def only_served_team_references(*fields: str):
+    """
+    Return a pydantic validator that keeps, in ``fields``, the references to DAGs of the team served.
+
+    In a team's internal API a dataset lists only the team's consuming DAGs and producing tasks: its
+    other consumers and producers are other teams' DAGs. None without pydantic 2 (no internal API).
+    """
+    from airflow.utils.pydantic import is_pydantic_2_installed
+
+    if not is_pydantic_2_installed():
+        return None
+    from pydantic import field_validator
+
+    def keep_served_team(references: list) -> list:
+        if _serving_team is None:
+            return references
+        from airflow.teams import ids
+
+        return [reference for reference in references if ids.team_of(reference.dag_id) == _serving_team]
+
+    return field_validator(*fields)(keep_served_team)

@@ -1,0 +1,283 @@
+#
+# Licensed to the Apache Software Foundation (ASF) under one
+# or more contributor license agreements.  See the NOTICE file
+# distributed with this work for additional information
+# regarding copyright ownership.  The ASF licenses this file
+# to you under the Apache License, Version 2.0 (the
+# "License"); you may not use this file except in compliance
+# with the License.  You may obtain a copy of the License at
+#
+#   http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing,
+# software distributed under the License is distributed on an
+# "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY
+# KIND, either express or implied.  See the License for the
+# specific language governing permissions and limitations
+# under the License.
+"""
+One internal API per team (``airflow internal-api --team T``).
+
+In multi-team mode each team's isolated components (dag-processor, triggerer, workers, tasks) call
+their own team's internal API, at the team's ``[core] internal_api_url``, with tokens signed by the
+team's own ``[core] internal_api_secret_key`` that name the team and the method. ``internal-api --team
+T`` serves team T only: it verifies with T's key alone, refuses tokens that do not name T, and runs as a
+process of team T (so the team checks of the processes it serves apply to it as well). Every refusal is
+logged with its reason and counted as ``teams.rpc_denied``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from urllib.parse import urlparse
+
+from airflow.teams import config, context, multi_team_enabled
+
+log = logging.getLogger(__name__)
+
+# How ``airflow internal-api --team`` tells its gunicorn workers (a new interpreter) their team.
+TEAM_ENV = "_AIRFLOW_TEAMS_INTERNAL_API_TEAM"
+DEFAULT_PATH = "/internal_api/v1/rpcapi"
+
+
+def per_team() -> bool:
+    """Whether internal API calls go to each team's own internal API (multi-team mode)."""
+    return multi_team_enabled()
+
+
+def _team_option(team: str, key: str) -> str | None:
+    return config.TeamConf(team).team_value("core", key)
+
+
+def _missing(team: str, key: str, why: str) -> str:
+    return (
+        f"Invalid configuration: team {team!r} has no [core] {key} of its own ({why}). Set "
+        f"{config.team_env_var(team, 'core', key)} or [{config.team_section(team, 'core')}] {key}; "
+        "the global value is not used in multi-team mode."
+    )
+
+
+def signing_key(team: str) -> str:
+    key = _team_option(team, "internal_api_secret_key")
+    if not key:
+        raise config.TeamsConfigError(_missing(team, "internal_api_secret_key", "it signs the team's calls"))
+    return key
+
+
+def verifying_keys(team: str) -> list[str]:
+    """Return the keys a team's internal API accepts: its key, then its previous key while rotating."""
+    previous = _team_option(team, "internal_api_previous_secret_key")
+    return [signing_key(team), *([previous] if previous else [])]
+
+
+def check_keys_are_the_teams_own(team: str) -> None:
+    """Refuse a key of ``team`` that another team has as well: its components could sign ``team``'s calls."""
+    keys = set(verifying_keys(team))
+    for other in config.load().teams:
+        if other == team:
+            continue
+        others = {
+            _team_option(other, key)
+            for key in ("internal_api_secret_key", "internal_api_previous_secret_key")
+        }
+        if keys & others:
+            raise config.TeamsConfigError(
+                f"Invalid configuration: teams {team!r} and {other!r} share an internal API key ([core] "
+                "internal_api_secret_key or internal_api_previous_secret_key); each team needs a key of "
+                "its own, or one team's components could sign the other's calls."
+            )
+
+
+def endpoint(team: str) -> str:
+    url = _team_option(team, "internal_api_url")
+    if not url:
+        raise config.TeamsConfigError(_missing(team, "internal_api_url", "its components call it"))
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise config.TeamsConfigError(
+            f"Invalid configuration: [core] internal_api_url of team {team!r} is {url!r}; it must be an "
+            "http:// or https:// URL of the team's `airflow internal-api --team`."
+        )
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path if parsed.path not in ('', '/') else DEFAULT_PATH}"
+
+
+def check_client(team: str) -> None:
+    """Stop an isolated component of ``team`` at start, with one line, if it cannot call its internal API."""
+    try:
+        signing_key(team)
+        endpoint(team)
+    except config.TeamsConfigError as err:
+        raise SystemExit(str(err))
+
+
+def prepare_command(args) -> None:
+    """
+    Before a command runs: check ``internal-api --team``, and make an isolated command serve its team.
+
+    An isolated command must serve its team before its first call (the CLI's action log comes first):
+    the team of ``--team``, or of the DAG that ``tasks run`` runs; the command itself still checks it and
+    refuses what is wrong, with its own message. A team without its own internal API URL and key stops
+    the command here, with one line.
+    """
+    from airflow.api_internal.internal_api_call import InternalApiConfig
+
+    if args.subcommand == "internal-api":
+        from airflow.teams.cli import team_from_args
+
+        prepare_server(team_from_args(args, "internal-api"))
+        return
+    if not (per_team() and InternalApiConfig.get_use_internal_api()):
+        return
+    team = getattr(args, "team", None)
+    if team is None and getattr(args, "dag_id", None):
+        from airflow.teams import ids
+
+        team = ids.team_of(args.dag_id)
+    if team in config.load().teams:
+        context.serve(team)
+        check_client(team)
+
+
+def client_team() -> str:
+    """Return the team whose internal API this process calls: the team it serves."""
+    team = context.serving_team()
+    if team is None:
+        raise config.TeamsConfigError(
+            "Cannot call the internal API: in multi-team mode only a component of one team (started with "
+            "--team, or a task) calls its team's internal API."
+        )
+    return team
+
+
+def client_signing(method: str) -> tuple[str, dict[str, str]]:
+    """Return the signing key and token claims of a call of the team this process serves."""
+    team = client_team()
+    return signing_key(team), {"method": method, "team": team}
+
+
+# ---- the server: airflow internal-api --team T ---------------------------------------------------
+
+
+def prepare_server(team: str | None) -> None:
+    """Check the team's key at start and pass the team to the gunicorn workers (``internal-api`` command)."""
+    if team is None:
+        return
+    try:
+        check_keys_are_the_teams_own(team)
+    except config.TeamsConfigError as err:
+        raise SystemExit(str(err))
+    os.environ[TEAM_ENV] = team
+
+
+def process_name() -> str:
+    """Return the name of this internal API's pid file: one per team."""
+    team = context.serving_team()
+    return f"internal-api-{team}" if team else "internal-api"
+
+
+def serve_team_of_server() -> None:
+    """Make the internal API app's process serve the team of ``internal-api --team`` (``create_app``)."""
+    if team := os.environ.get(TEAM_ENV):
+        context.serve(team)
+
+
+def server_key() -> str | None:
+    """Return the key that verified this call's token in ``refuse``: the team's own, never the global one."""
+    from flask import g
+
+    return g.get("teams_verified_key") if context.serving_team() else None
+
+
+def deny(method: object, reason: str, team: str | None = None, obj: object = None) -> None:
+    """Log and count a refused call."""
+    from airflow.api_internal.endpoints.rpc_api_endpoint import initialize_method_map
+    from airflow.stats import Stats
+
+    team = team or context.serving_team()
+    method = str(method)[:200]  # it may come from the request
+    # The metric's tag names only real methods: an unauthenticated caller must not grow its tag values.
+    tag = method if method in initialize_method_map() else "unknown"
+    log.warning(
+        "Refused internal API call %s for team %s%s: %s",
+        method,
+        team,
+        f" naming {repr(obj)[:200]}" if obj is not None else "",
+        reason,
+    )
+    Stats.incr("teams.rpc_denied", tags={"method": tag, "team": str(team)})
+
+
+def refuse(authorization: str, body: object):
+    """
+    Verify a call to a team's internal API; return a 403 response (logged, counted) or None.
+
+    The token must be signed with the team's key, name the team, and name the method of the body. In
+    multi-team mode an internal API that serves no team (the webserver's, ``[webserver]
+    run_internal_api``) refuses every call.
+    """
+    team = context.serving_team()
+    if team is None and not per_team():
+        return None
+    from jwt import ExpiredSignatureError, ImmatureSignatureError, InvalidTokenError
+
+    from airflow.configuration import conf
+
+    method = body.get("method") if isinstance(body, dict) else None
+    if team is None:
+        return _forbidden(method, "in multi-team mode only `airflow internal-api --team` serves calls", None)
+    clock_grace = conf.getint("core", "internal_api_clock_grace", fallback=30)
+    reason = None
+    try:
+        claims = _verify(authorization, verifying_keys(team), clock_grace)
+    except ExpiredSignatureError:
+        reason = "the token has expired (are the clocks of the team's hosts synchronized?)"
+    except ImmatureSignatureError:
+        reason = "the token was issued in the future (are the clocks of the team's hosts synchronized?)"
+    except InvalidTokenError as err:
+        reason = f"the token is not one signed with the key of team {team!r} ({type(err).__name__})"
+    else:
+        if "team" not in claims:
+            reason = "the token names no team"
+        elif claims["team"] != team:
+            reason = f"the token is of team {claims['team']!r}, this internal API serves team {team!r}"
+        elif not method or claims.get("method") != method:
+            reason = f"the token was signed for method {claims.get('method')!r}, not for {method!r}"
+    return None if reason is None else _forbidden(method, reason, team)
+
+
+def _verify(authorization: str, keys: list[str], clock_grace: int) -> dict:
+    """Verify the token with the first key whose signature matches; remember it for upstream's check."""
+    from flask import g
+    from jwt import InvalidSignatureError
+
+    from airflow.utils.jwt_signer import JWTSigner
+
+    error: InvalidSignatureError | None = None
+    for key in keys:
+        signer = JWTSigner(
+            secret_key=key,
+            expiration_time_in_seconds=clock_grace,
+            leeway_in_seconds=clock_grace,
+            audience="api",
+        )
+        try:
+            claims = signer.verify_token(authorization)
+        except InvalidSignatureError as err:
+            error = err
+            continue
+        g.teams_verified_key = key
+        return claims
+    raise error  # verifying_keys returns at least the team's key
+
+
+def _forbidden(method: object, reason: str, team: str | None):
+    from flask import Response
+
+    deny(method, reason, team)
+    return Response(
+        json.dumps({"status": 403, "title": "Forbidden", "detail": f"Refused: {reason}."}),
+        status=403,
+        mimetype="application/problem+json",
+    )

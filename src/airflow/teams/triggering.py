@@ -1,0 +1,215 @@
+#
+# Licensed to the Apache Software Foundation (ASF) under one
+# or more contributor license agreements.  See the NOTICE file
+# distributed with this work for additional information
+# regarding copyright ownership.  The ASF licenses this file
+# to you under the Apache License, Version 2.0 (the
+# "License"); you may not use this file except in compliance
+# with the License.  You may obtain a copy of the License at
+#
+#   http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing,
+# software distributed under the License is distributed on an
+# "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY
+# KIND, either express or implied.  See the License for the
+# specific language governing permissions and limitations
+# under the License.
+"""
+Triggering across teams (AIP-67 'Dataset triggering access control'), by datasets and directly.
+
+Any team may produce events for any dataset. An event queues a consumer DAG only when the consumer
+may be triggered by the event's producing team(s) (:mod:`airflow.teams.access`); and when the
+scheduler creates a dataset-triggered run it attaches only events the DAG may consume, so queue rows
+written behind the manager's back neither trigger a run nor leak other teams' events into it.
+A process serving a team (a task of a TriggerDagRunOperator) triggers another team's DAG directly
+only when that DAG allows it, and clearing follows an ExternalTaskMarker into another team's DAG only
+when that DAG allows the marker's team. Every refusal is logged with producer, consumer and reason,
+and counted in ``teams.trigger_denied``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING, Callable, Collection
+
+from airflow.exceptions import AirflowException
+from airflow.teams import access, ids, multi_team_enabled, tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from airflow.models.dag import DAG, DagModel
+    from airflow.models.dataset import DatasetEvent
+    from airflow.models.taskinstance import TaskInstance
+
+log = logging.getLogger(__name__)
+
+
+def record_source_teams(
+    event: DatasetEvent,
+    task_instance: TaskInstance | None,
+    source_teams: Collection[str] | None,
+    session: Session,
+) -> None:
+    """
+    In multi-team mode, record the producing team(s) of a new event (an API event: the caller's).
+
+    A process that serves a team (its task, triggerer, ...) records events of its own team only: naming
+    other producing teams is refused, also where the process holds the database (no isolation).
+    """
+    if not multi_team_enabled():
+        return
+    if task_instance is not None:
+        team = ids.team_of(task_instance.dag_id)
+        teams = [team] if team else []
+    else:
+        teams = sorted(set(source_teams or ()))
+        from airflow.teams import context
+
+        if (serving := context.serving_team()) is not None:
+            if foreign := [team for team in teams if team != serving]:
+                raise context.ForeignTeamError(
+                    f"This process serves team {serving!r}; it cannot record a dataset event as produced "
+                    f"by team(s) {foreign!r}."
+                )
+            teams = [serving]
+    tables.record_source_teams(event, teams, session)
+
+
+def producer_teams(event: DatasetEvent) -> list[str]:
+    if (recorded := tables.source_teams(event)) is not None:
+        return list(recorded)
+    team = ids.team_of(event.source_dag_id) if event.source_dag_id else None
+    return [team] if team else []
+
+
+def _permitted(event: DatasetEvent, consumer: str, allow: list[str] | None, stage: str) -> bool:
+    decision = access.may_trigger(consumer, allow, producer_teams(event))
+    if not decision.allowed:
+        _deny(event, consumer, decision.reason, stage)
+    return decision.allowed
+
+
+def _deny(event: DatasetEvent, consumer: str, reason: str, stage: str) -> None:
+    from airflow.stats import Stats
+
+    producers = ", ".join(producer_teams(event)) or "no team"
+    log.warning(
+        "Dataset event %s on %s from %s (%s) may not trigger %s: %s [%s]",
+        event.id,
+        event.uri,
+        producers,
+        event.source_dag_id or "API",
+        consumer,
+        reason,
+        stage,
+    )
+    Stats.incr("teams.trigger_denied", tags={"consumer": consumer, "kind": "dataset", "stage": stage})
+
+
+def allowed_consumers(event: DatasetEvent, dags: set[DagModel]) -> set[DagModel]:
+    """Return the consumer DAGs an event may queue; the others are refused (logged and counted)."""
+    if not multi_team_enabled():
+        return dags
+    from sqlalchemy.orm import object_session
+
+    allow = tables.allow_lists([dag.dag_id for dag in dags], object_session(event))
+    return {dag for dag in dags if _permitted(event, dag.dag_id, allow[dag.dag_id], "queue")}
+
+
+def consumable_events(
+    dag: DAG, dag_model: DagModel, events: list[DatasetEvent], session: Session
+) -> list | None:
+    """
+    Return the events a new dataset-triggered run of ``dag`` may consume.
+
+    None when they do not satisfy its dataset condition: the run is not created, and queue rows without
+    an allowed event are dropped.
+    """
+    if not multi_team_enabled():
+        return events
+    from sqlalchemy import delete
+
+    from airflow.models.dataset import DatasetDagRunQueue
+
+    allowed = [e for e in events if _permitted(e, dag.dag_id, dag_model.allow_triggering_by_teams, "run")]
+    if dag.timetable.dataset_condition.evaluate({event.uri: True for event in allowed}):
+        return allowed
+    with_allowed_events = {event.dataset_id for event in allowed}
+    session.execute(
+        delete(DatasetDagRunQueue)
+        .where(DatasetDagRunQueue.target_dag_id == dag.dag_id)
+        .where(DatasetDagRunQueue.dataset_id.not_in(with_allowed_events))
+        .execution_options(synchronize_session=False)
+    )
+    log.warning(
+        "Not creating a dataset-triggered run of %s: its allowed events do not satisfy its schedule.",
+        dag.dag_id,
+    )
+    return None
+
+
+class TriggerDeniedError(AirflowException):
+    """A team tried to trigger a DAG of another team that does not allow it."""
+
+
+def check_direct_trigger(dag_model: DagModel) -> None:
+    """Refuse a trigger by a process of another team (e.g. a TriggerDagRunOperator task) unless allowed."""
+    from airflow.teams import context
+
+    caller = context.serving_team()
+    if caller is None or not multi_team_enabled():
+        return
+    decision = access.may_trigger(dag_model.dag_id, dag_model.allow_triggering_by_teams, [caller])
+    if not decision.allowed:
+        _refuse(
+            "direct",
+            "trigger",
+            dag_model.dag_id,
+            f"Team {caller!r} may not trigger DAG {dag_model.dag_id!r}: {decision.reason}.",
+        )
+
+
+def check_clear_through_marker(marker: TaskInstance, dag_id: str, session: Session) -> None:
+    """
+    Refuse clearing tasks of another team's DAG through an ExternalTaskMarker unless that DAG allows it.
+
+    Clearing reruns the tasks, so it needs the same permission as triggering the DAG. The whole clear is
+    refused (in the UI, the REST API and ``airflow tasks clear``), and nothing is cleared.
+    """
+    team = ids.team_of(marker.dag_id)
+    if not multi_team_enabled() or ids.team_of(dag_id) == team:
+        return
+    allow = tables.allow_lists([dag_id], session)[dag_id]
+    decision = access.may_trigger(dag_id, allow, [team] if team else [])
+    if not decision.allowed:
+        _refuse(
+            "clear",
+            "clear",
+            dag_id,
+            f"ExternalTaskMarker {marker.task_id!r} of {marker.dag_id!r} may not clear tasks of {dag_id!r}: "
+            f"{decision.reason}. Clear without dependent DAGs, or add {team!r} to its allow_triggering_by_teams.",
+        )
+
+
+def refusal_in_one_line(command: Callable) -> Callable:
+    """Let a CLI command that a team's gate refuses stop with the refusal's message, not a traceback."""
+
+    @functools.wraps(command)
+    def run(args):
+        try:
+            return command(args)
+        except TriggerDeniedError as refused:
+            raise SystemExit(str(refused))
+
+    return run
+
+
+def _refuse(kind: str, stage: str, consumer: str, message: str) -> None:
+    from airflow.stats import Stats
+
+    log.warning("%s", message)
+    Stats.incr("teams.trigger_denied", tags={"consumer": consumer, "kind": kind, "stage": stage})
+    raise TriggerDeniedError(message)

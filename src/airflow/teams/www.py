@@ -1,0 +1,363 @@
+#
+# Licensed to the Apache Software Foundation (ASF) under one
+# or more contributor license agreements.  See the NOTICE file
+# distributed with this work for additional information
+# regarding copyright ownership.  The ASF licenses this file
+# to you under the Apache License, Version 2.0 (the
+# "License"); you may not use this file except in compliance
+# with the License.  You may obtain a copy of the License at
+#
+#   http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing,
+# software distributed under the License is distributed on an
+# "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY
+# KIND, either express or implied.  See the License for the
+# specific language governing permissions and limitations
+# under the License.
+"""
+The webserver in multi-team mode.
+
+No Connections and Variables views, and shared views without the DAGs a user may not read.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask_appbuilder.models.filters import BaseFilter
+
+from airflow.teams import multi_team_enabled
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+DISABLED_VIEWS = {"ConnectionModelView": "Connections", "VariableModelView": "Variables"}
+DISABLED_PAGE = """<!DOCTYPE html>
+<html><head><title>{title} are disabled</title></head>
+<body><h1>{title} are disabled in multi-team mode</h1><p>{reason}</p>
+<p><a href="{home}">Back to Airflow</a></p></body></html>
+"""
+
+
+def disable_connections_and_variables(app: Flask) -> None:
+    """Drop the Connections and Variables menu items and answer their pages with an explanatory 403."""
+    if not multi_team_enabled():
+        return
+    from flask import request, url_for
+
+    from airflow.teams.secrets_backends import DISABLED_REASON
+
+    admin = app.appbuilder.menu.find("Admin")
+    if admin is not None:
+        admin.childs = [item for item in admin.childs if item.name not in DISABLED_VIEWS.values()]
+
+    @app.before_request
+    def refuse_disabled_views():
+        title = DISABLED_VIEWS.get(request.blueprint or "")
+        if title is not None:
+            page = DISABLED_PAGE.format(title=title, reason=DISABLED_REASON, home=url_for("Airflow.index"))
+            return page, 403
+
+
+def readable_dag_ids() -> set[str] | None:
+    """Return the DAG ids the current user may read (once per request); None outside multi-team mode."""
+    if not multi_team_enabled():
+        return None
+    from flask import g
+    from sqlalchemy.orm import Session
+
+    from airflow import settings
+    from airflow.www.extensions.init_auth_manager import get_auth_manager
+
+    if "teams_readable_dag_ids" not in g:
+        # Not the request's scoped session: closing it would detach the objects being serialized.
+        with Session(settings.engine) as session:
+            permitted = get_auth_manager().get_permitted_dag_ids(methods=["GET"], session=session)
+        g.teams_readable_dag_ids = permitted
+    return g.teams_readable_dag_ids
+
+
+def dependency_node(end: str) -> str:
+    """
+    Return the graph node id of a dependency's end: a node id (``dataset:...``) or a DAG id.
+
+    Upstream takes an end with a ``:`` for a node id; a team's DAG id (``team_a:etl``) has one as well.
+    """
+    from airflow.teams import config, ids
+
+    if ":" in end and not (multi_team_enabled() and ids.team_of(end) in config.load().teams):
+        return end
+    return f"dag:{end}"
+
+
+def readable_dag_ids_of(dag_ids: list[str]) -> list[str]:
+    """Keep the DAG ids the user may read: a filter naming another team's DAG finds nothing."""
+    readable = readable_dag_ids()
+    return dag_ids if readable is None else [dag_id for dag_id in dag_ids if dag_id in readable]
+
+
+def readable_tags(tags: list, session) -> list:
+    """Keep the (name,) rows of the tags of DAGs the user may read (the home page's tag filter)."""
+    readable = readable_dag_ids()
+    if readable is None:
+        return tags
+    from sqlalchemy import select
+
+    from airflow.models.dag import DagTag
+
+    names = set(session.scalars(select(DagTag.name).where(DagTag.dag_id.in_(readable))))
+    return [row for row in tags if row[0] in names]
+
+
+def without_unreadable_dags(dataset: dict) -> dict:
+    """Drop from a dumped dataset the producing tasks and consuming DAGs the user may not read."""
+    readable = readable_dag_ids()
+    if readable is None:
+        return dataset
+    for key in ("producing_tasks", "consuming_dags"):
+        if key in dataset:
+            dataset[key] = [reference for reference in dataset[key] if reference["dag_id"] in readable]
+    return dataset
+
+
+SOURCE_FIELDS = ("source_dag_id", "source_task_id", "source_run_id", "source_map_index")
+
+
+def without_unreadable_source(event: dict) -> dict:
+    """Hide in a dumped dataset event the producing task and the created runs the user may not read."""
+    readable = readable_dag_ids()
+    if readable is None:
+        return event
+    if event.get("source_dag_id") is not None and event["source_dag_id"] not in readable:
+        event.update(dict.fromkeys(SOURCE_FIELDS))
+    if "created_dagruns" in event:
+        event["created_dagruns"] = [run for run in event["created_dagruns"] if run["dag_id"] in readable]
+    return event
+
+
+def only_readable_dags(dag_id_column) -> tuple:
+    """Return the extra condition that keeps a query's rows to readable DAGs (none outside multi-team mode)."""
+    readable = readable_dag_ids()
+    return () if readable is None else (dag_id_column.in_(readable),)
+
+
+def _user_team_folders() -> list[str]:
+    """Return the DAG folders of the user's teams (narrowed to the selected team)."""
+    from airflow.teams import config
+    from airflow.www.extensions.init_auth_manager import get_auth_manager
+
+    teams = get_auth_manager().get_user_teams()
+    if (selected := selected_team()) is not None:
+        teams = teams & {selected}
+    configured = config.load().teams
+    return [
+        folder for team in sorted(teams) if team in configured for folder in configured[team].dags_folders
+    ]
+
+
+def or_team_files(condition, filename_column):
+    """
+    Widen a "files with readable DAGs" condition on import errors to the files of the user's teams.
+
+    The folder of a file names its team, so the errors of a team's files that never produced a DAG
+    are shown to the team's users, not only to users who may read every DAG.
+    """
+    if readable_dag_ids() is None:
+        return condition
+    import os
+
+    from sqlalchemy import or_
+
+    folders = _user_team_folders()
+    return or_(
+        condition,
+        *(filename_column.startswith(folder.rstrip(os.sep) + os.sep, autoescape=True) for folder in folders),
+    )
+
+
+def is_team_file(filename: str) -> bool:
+    """Whether an import error's file is below a DAG folder of one of the user's teams."""
+    import os
+
+    if readable_dag_ids() is None:
+        return False
+    return any(filename.startswith(folder.rstrip(os.sep) + os.sep) for folder in _user_team_folders())
+
+
+class ReadableTriggersFilter(BaseFilter):
+    """The triggers list's filter: the triggers that run a task of a DAG the user may read."""
+
+    def apply(self, query, value):
+        readable = readable_dag_ids()
+        if readable is None:
+            return query
+        from sqlalchemy import select
+
+        from airflow.models.taskinstance import TaskInstance
+
+        used = select(TaskInstance.trigger_id).where(TaskInstance.dag_id.in_(readable))
+        return query.where(self.model.id.in_(used))
+
+
+def pool_teams() -> set[str] | None:
+    """
+    Return the teams whose pools the user sees, with the shared ones; None for every pool.
+
+    Every pool outside multi-team mode and with an auth manager that knows no teams (as for DAGs).
+    """
+    if not multi_team_enabled():
+        return None
+    from airflow.auth.managers.base_auth_manager import BaseAuthManager
+    from airflow.www.extensions.init_auth_manager import get_auth_manager
+
+    auth_manager = get_auth_manager()
+    if type(auth_manager).get_user_teams is BaseAuthManager.get_user_teams:
+        return None
+    return auth_manager.get_user_teams()
+
+
+def visible_pools(query):
+    """Narrow a query of pools to the shared pools and the pools of the user's teams."""
+    teams = pool_teams()
+    if teams is None:
+        return query
+    from sqlalchemy import or_
+
+    from airflow.models.pool import Pool
+    from airflow.teams.ids import SEPARATOR
+
+    own = (Pool.pool.startswith(f"{team}{SEPARATOR}", autoescape=True) for team in sorted(teams))
+    return query.where(or_(~Pool.pool.contains(SEPARATOR), *own))
+
+
+def visible_pool_count(total: int, session) -> int:
+    """Return the number of pools the user sees, for a list's ``total_entries`` (``total``: of all)."""
+    if pool_teams() is None:
+        return total
+    from sqlalchemy import func, select
+
+    from airflow.models.pool import Pool
+
+    return session.scalar(visible_pools(select(func.count(Pool.id))))
+
+
+def _pool_team_not_the_users(name: str) -> str | None:
+    from airflow.teams import ids
+
+    teams = pool_teams()
+    team = ids.team_of(name)
+    return team if teams is not None and team is not None and team not in teams else None
+
+
+def refuse_invisible_pool(name: str) -> None:
+    """Answer a pool of another team's as if it did not exist (reading, changing, deleting it)."""
+    from airflow.api_connexion.exceptions import NotFound
+
+    if _pool_team_not_the_users(name):
+        raise NotFound(detail=f"Pool with name:'{name}' not found")
+
+
+def refuse_pool_of_another_team(name: str | None) -> None:
+    """Refuse creating (or renaming a pool to) a pool of a team that is not the user's."""
+    from airflow.api_connexion.exceptions import PermissionDenied
+
+    if name and (team := _pool_team_not_the_users(name)):
+        raise PermissionDenied(
+            detail=f"Pool {name!r} would belong to team {team!r}; you may create the pools of your teams "
+            f"({', '.join(sorted(pool_teams() or ())) or 'none'}) and shared pools (no team prefix)."
+        )
+
+
+class VisiblePoolsFilter(BaseFilter):
+    """The Pools view's filter: the shared pools and the pools of the user's teams."""
+
+    def apply(self, query, value):
+        return visible_pools(query)
+
+
+# ---- the team switcher: narrow the DAG-bound views to one of the user's teams ---------------------
+
+SELECTED_TEAM = "teams_selected_team"  # the session key of the team a user chose in the navbar
+
+
+def selected_team() -> str | None:
+    """
+    Return the team the current request narrows the user's DAGs to, or None (all the user's teams).
+
+    REST API requests name it with ``?team=``; the UI remembers the user's choice in its session.
+    """
+    from flask import has_request_context, request, session
+
+    if not multi_team_enabled() or not has_request_context():
+        return None
+    if request.path.startswith("/api/"):
+        return request.args.get("team") or None
+    return session.get(SELECTED_TEAM)
+
+
+def narrow_to_selected_team(auth_manager) -> None:
+    """
+    Make the auth manager's DAG answers narrow to the selected team; never a grant.
+
+    The DAGs a user may read are narrowed to the team, and the user no longer counts as reading "all
+    DAGs" (views then filter by the narrowed DAG ids). A DAG of another team the user may read stays
+    readable when asked for by its id.
+    """
+    if not multi_team_enabled():
+        return
+    import functools
+
+    from airflow.teams import ids
+
+    permitted_dag_ids = auth_manager.get_permitted_dag_ids
+    is_authorized_dag = auth_manager.is_authorized_dag
+
+    @functools.wraps(permitted_dag_ids)
+    def get_permitted_dag_ids(*args, **kwargs):
+        dag_ids = permitted_dag_ids(*args, **kwargs)
+        team = selected_team()
+        return dag_ids if team is None else {dag_id for dag_id in dag_ids if ids.team_of(dag_id) == team}
+
+    @functools.wraps(is_authorized_dag)
+    def is_authorized_all_or_dag(*, method, access_entity=None, details=None, user=None):
+        if details is None and access_entity is None and selected_team() is not None:
+            return False
+        return is_authorized_dag(method=method, access_entity=access_entity, details=details, user=user)
+
+    auth_manager.get_permitted_dag_ids = get_permitted_dag_ids
+    auth_manager.is_authorized_dag = is_authorized_all_or_dag
+
+
+def switcher_teams() -> list[str]:
+    """Return the teams of the navbar's switcher: the user's teams, if more than one."""
+    from airflow.www.extensions.init_auth_manager import get_auth_manager
+
+    if not multi_team_enabled() or not get_auth_manager().is_logged_in():
+        return []
+    teams = sorted(get_auth_manager().get_user_teams())
+    return teams if len(teams) > 1 else []
+
+
+def init_team_switcher(app: Flask) -> None:
+    """Add the navbar's team switcher (``/teams/select``) and its template globals, in multi-team mode."""
+    if not multi_team_enabled():
+        return
+    from flask import Blueprint, abort, redirect, request, session, url_for
+
+    blueprint = Blueprint("teams", __name__, url_prefix="/teams")
+
+    @blueprint.route("/select")
+    def select():
+        team = request.args.get("team") or None
+        if team is not None and team not in switcher_teams():
+            abort(400, f"{team!r} is not one of your teams.")
+        session[SELECTED_TEAM] = team
+        target = request.args.get("next") or ""
+        # only a path of this site (no scheme, no host): the switcher returns to the page it was on
+        return redirect(
+            target if target.startswith("/") and not target.startswith("//") else url_for("Airflow.index")
+        )
+
+    app.register_blueprint(blueprint)
+    app.jinja_env.globals["teams_switcher"] = lambda: {"teams": switcher_teams(), "selected": selected_team()}
