@@ -76,7 +76,10 @@ def cmd_patches_check(project: Project, args: argparse.Namespace) -> int:
 def cmd_patches_new(project: Project, args: argparse.Namespace) -> int:
     dist = project.fork.dist(args.dist)
     patches.new(project, dist, args.name, args.subject, args.why, args.upstream_status)
-    info(f"Committed and exported {dist.series}/{args.name}.patch")
+    if args.name in patches.series_names(project, dist):
+        info(f"Committed and exported {dist.series}/{args.name}.patch")
+    else:
+        info(f"The change only touched the fork's own files: exported to {dist.own_tree}/, no patch {args.name}")
     return 0
 
 
