@@ -318,3 +318,22 @@ def test_an_own_file_that_shadows_an_upstream_file_is_refused(project, tmp_path)
     with pytest.raises(BreezeError, match=r"src/providers/fab holds files that apache-airflow-providers-fab 1.5.4 "
                                           r"already has: airflow/providers/fab/__init__.py"):
         patches.materialise(project, dist, tmp_path / "tree", patches.read_series(project, dist))
+
+
+def test_check_fails_for_a_patch_that_changes_lines_an_earlier_patch_added(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    tree = project.work_tree(dist)
+    commit_change(tree, "README.rst", "first line of fab-first\n", "First", TRAILERS.format(name="fab-first"))
+    commit_change(tree, "README.rst", "next to it: fine\n", "Second", TRAILERS.format(name="fab-adds-next-to-it"))
+    readme = tree / "README.rst"
+    readme.write_text(readme.read_text().replace("first line of fab-first", "reworked by fab-rework"))
+    commit_change(tree, "README.rst", "", "Third", TRAILERS.format(name="fab-rework"))
+    patches.export(project, dist)
+
+    problems = patches.check(project, dist)
+
+    assert problems == [
+        "providers/fab/fab-rework.patch changes 1 line(s) that fab-first added (README.rst): "
+        "fold the two, or write fab-first the way fab-rework needs it"
+    ]

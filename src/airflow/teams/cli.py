@@ -47,6 +47,12 @@ def check_configuration_at_start() -> None:
         raise SystemExit(f"Invalid configuration: {err}")
 
 
+def at_command_start() -> None:
+    """What multi-team mode checks before any command runs (the one hook in ``airflow/__main__.py``)."""
+    check_configuration_at_start()
+    refuse_metadata_db_secrets_commands()
+
+
 def team_from_args(args: Namespace, component: str) -> str | None:
     """
     Validate a component's ``--team`` and make it the process's team.

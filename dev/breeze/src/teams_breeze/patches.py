@@ -431,6 +431,7 @@ def check(project: Project, dist: Dist) -> list[str]:
             materialise(project, dist, fresh, series)
             again = export_tree(fresh, dist)
             problems += _patches_touching_own_tree(fresh, dist, series)
+            problems += rewritten_lines(fresh, dist)
         except BreezeError as err:
             return [str(err)]
     for name, data in series.patches.items():
@@ -468,6 +469,47 @@ def _patches_touching_own_tree(tree: Path, dist: Dist, series: Series) -> list[s
             where = f"belong in {dist.own_tree}" if dist.own_tree else "need an own_tree in fork.toml"
             problems.append(f"{dist.series}/{name}.patch adds or edits files the sdist does not have "
                             f"({', '.join(foreign)}): they {where}")
+    return problems
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+")
+_BLAMED_LINE = re.compile(r"^([0-9a-f]{40}) \d+ \d+")
+
+
+def _removed_ranges(tree: Path, commit: str) -> list[tuple[str, int, int]]:
+    """(path, first line, count) of every run of lines ``commit`` deletes or changes in its parent's files."""
+    ranges, path = [], None
+    for line in git_text(tree, "diff", "-U0", "--no-renames", "--no-color", f"{commit}^", commit).splitlines():
+        if line.startswith("--- "):
+            path = line[len("--- a/"):] if line != "--- /dev/null" else None
+        elif (hunk := _HUNK.match(line)) and path is not None:
+            first, count = int(hunk.group(1)), int(hunk.group(2) or 1)
+            if count:
+                ranges.append((path, first, count))
+    return ranges
+
+
+def rewritten_lines(tree: Path, dist: Dist) -> list[str]:
+    """Every patch that deletes or changes lines an earlier patch added.
+
+    Such a patch undoes or reworks an earlier PR: the two are one change (fold them), or the earlier one
+    should have been written the way the later one needs (a hook that calls the own tree, one import
+    block with a line per patch). Adding lines next to an earlier patch's lines is fine.
+    """
+    commits = git_text(tree, "rev-list", "--reverse", f"{OWN_TAG}..HEAD").split()
+    names = {commit: trailers_of(tree, commit).get("Patch-Name", commit[:12]) for commit in commits}
+    problems = []
+    for commit in commits:
+        rewritten: dict[tuple[str, str], int] = {}
+        for path, first, count in _removed_ranges(tree, commit):
+            blame = git_text(tree, "blame", "--porcelain", "-L", f"{first},{first + count - 1}", f"{commit}^", "--", path)
+            for line in blame.splitlines():
+                if (match := _BLAMED_LINE.match(line)) and match.group(1) in names:
+                    key = (names[match.group(1)], path)
+                    rewritten[key] = rewritten.get(key, 0) + 1
+        for (earlier, path), count in sorted(rewritten.items()):
+            problems.append(f"{dist.series}/{names[commit]}.patch changes {count} line(s) that {earlier} added "
+                            f"({path}): fold the two, or write {earlier} the way {names[commit]} needs it")
     return problems
 
 
