@@ -1,4 +1,5 @@
-"""Malformed REST API input gets a 400 with a clear detail, never a 500 (patch api-malformed-input-400).
+"""Malformed REST API input gets a 400 with a clear detail, never a 500 (patches api-*-400, api-*-requires-*:
+each case id is named by the Tests: trailer of the patch that fixes it).
 Each case is one that upstream 2.11.2 answers with a 500 and a traceback in the webserver log (found by
 a schemathesis pass). On a real webserver and PostgreSQL, outside multi-team mode: these are upstream bugs."""
 

@@ -23,5 +23,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
         if dist.own_tree:
             shutil.copytree(source.own_tree(dist), root / dist.own_tree,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # The patches' Tests: trailers name files below tests/.
+    shutil.copytree(REPO_ROOT / "tests", root / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     monkeypatch.setenv("BREEZE_CACHE", str(source.cache))
     return Project(root)

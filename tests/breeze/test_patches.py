@@ -17,7 +17,8 @@ from teams_breeze.project import Project
 
 AUTHOR = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@invalid",
           "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@invalid"}
-TRAILERS = "Patch-Name: {name}\nUpstream-Status: Pending\nOrigin: vendor\nForwarded: no\n"
+TRAILERS = ("Patch-Name: {name}\nUpstream-Status: Pending\nOrigin: vendor\nForwarded: no\n"
+            "Tests: tests/breeze/test_patches.py::test_new_patch_round_trips_through_export_and_check\n")
 
 
 def commit_change(tree, path: str, text: str, subject: str, trailers: str | None) -> None:
@@ -64,7 +65,8 @@ def test_new_patch_round_trips_through_export_and_check(project):
     tree = project.work_tree(dist)
     (tree / "README.rst").write_text((tree / "README.rst").read_text() + "\nA line with a trailing space \n")
 
-    patches.new(project, dist, "fab-readme-note", "Note in the README", "Because the test says so.", "Pending")
+    patches.new(project, dist, "fab-readme-note", "Note in the README", "Because the test says so.", "Pending",
+                ["tests/breeze/test_patches.py::test_new_patch_round_trips_through_export_and_check"])
 
     written = (project.series_dir(dist) / "fab-readme-note.patch").read_bytes()
     assert b"Patch-Name: fab-readme-note" in written
@@ -337,3 +339,31 @@ def test_check_fails_for_a_patch_that_changes_lines_an_earlier_patch_added(proje
         "providers/fab/fab-rework.patch changes 1 line(s) that fab-first added (README.rst): "
         "fold the two, or write fab-first the way fab-rework needs it"
     ]
+
+
+@pytest.mark.parametrize("named", ["tests/breeze/test_no_such_file.py", "tests/breeze/test_patches.py::test_no_such_test",
+                                   "tests/breeze/test_patches.py::NoSuchClass::test_new_patch_round_trips_through_export_and_check"])
+def test_check_fails_for_a_patch_whose_tests_do_not_exist(project, named):
+    dist = fab(project)
+    patches.apply(project, dist)
+    trailers = TRAILERS.format(name="fab-change").replace(
+        "Tests: tests/breeze/test_patches.py::test_new_patch_round_trips_through_export_and_check", f"Tests: {named}")
+    commit_change(project.work_tree(dist), "README.rst", "x\n", "Change", trailers)
+    patches.export(project, dist)
+
+    assert patches.check(project, dist) == [f"providers/fab/fab-change.patch names tests that do not exist: {named}"]
+
+
+def test_a_patch_names_its_tests_and_one_without_them_has_none_to_run(project):
+    dist = fab(project)
+    patches.apply(project, dist)
+    named = "tests/breeze/test_patches.py::test_new_patch_round_trips_through_export_and_check"
+    commit_change(project.work_tree(dist), "README.rst", "x\n", "Change", TRAILERS.format(name="fab-change"))
+    patches.export(project, dist)
+
+    assert patches.tests_named(patches.read_series(project, dist).patches["fab-change"]) == [named]
+    with pytest.raises(BreezeError, match="names no tests"):
+        from teams_breeze import cli
+        (project.series_dir(dist) / "fab-change.patch").write_text(
+            (project.series_dir(dist) / "fab-change.patch").read_text().replace(f"Tests: {named}\n", ""))
+        cli.cmd_testing_patch(project, cli.parser().parse_args(["testing", "patch", "fab-change", "--dist", "providers/fab"]))

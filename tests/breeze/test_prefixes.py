@@ -19,7 +19,8 @@ def add_patch(tree: Path, path: str, old: str, new: str, name: str) -> None:
     text = target.read_text()
     target.write_text(text.replace(old, new, 1) if old else text + new)
     git(tree, "commit", "-q", "-a", "-m",
-        f"{name}\n\nWhy.\n\nPatch-Name: {name}\nUpstream-Status: Pending\nOrigin: vendor\nForwarded: no\n", env=AUTHOR)
+        f"{name}\n\nWhy.\n\nPatch-Name: {name}\nUpstream-Status: Pending\nOrigin: vendor\nForwarded: no\n"
+        "Tests: tests/breeze/test_prefixes.py\n", env=AUTHOR)
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ def cmd_patches_check(project: Project, args: argparse.Namespace) -> int:
 
 def cmd_patches_new(project: Project, args: argparse.Namespace) -> int:
     dist = project.fork.dist(args.dist)
-    patches.new(project, dist, args.name, args.subject, args.why, args.upstream_status)
+    patches.new(project, dist, args.name, args.subject, args.why, args.upstream_status, args.tests)
     if args.name in patches.series_names(project, dist):
         info(f"Committed and exported {dist.series}/{args.name}.patch")
     else:
@@ -108,6 +108,17 @@ def cmd_testing_tests(project: Project, args: argparse.Namespace) -> int:
     info("==> " + " ".join(command[1:]))
     os.chdir(project.root)
     os.execv(command[0], command)
+
+
+def cmd_testing_patch(project: Project, args: argparse.Namespace) -> int:
+    dist = project.fork.dist(args.dist)
+    series = patches.read_series(project, dist)
+    if args.name not in series.patches:
+        raise BreezeError(f"{dist.series} has no patch named {args.name}")
+    named = patches.tests_named(series.patches[args.name])
+    if not named:
+        raise BreezeError(f"{dist.series}/{args.name}.patch names no tests (a Tests: trailer)")
+    return cmd_testing_tests(project, argparse.Namespace(pytest_args=[*named, *args.pytest_args]))
 
 
 def cmd_start_airflow(project: Project, args: argparse.Namespace) -> int:
@@ -172,6 +183,8 @@ def parser() -> argparse.ArgumentParser:
     new_parser.add_argument("-m", "--subject", required=True, help="one-line subject, as for an upstream PR")
     new_parser.add_argument("--why", required=True, help="body: why the patch exists, what upstream needs to take it")
     new_parser.add_argument("--upstream-status", default="Pending", help="Upstream-Status trailer (default: Pending)")
+    new_parser.add_argument("--tests", nargs="+", required=True, metavar="TEST",
+                            help="Tests trailer: the test files or ids that exercise the patch (tests/x.py::test_y)")
     with_dist(new_parser, "airflow")
     new_parser.set_defaults(func=cmd_patches_new)
 
@@ -192,6 +205,13 @@ def parser() -> argparse.ArgumentParser:
         description="Extra arguments go to pytest, e.g. `./breeze testing tests tests/breeze -k apply`.",
     )
     tests_parser.set_defaults(func=cmd_testing_tests, passthrough="pytest_args")
+    patch_tests_parser = testing_commands.add_parser(
+        "patch", help="set up, then run the tests a patch names in its Tests: trailer",
+        description="Extra arguments go to pytest, e.g. `./breeze testing patch teams-pools -n 0`.",
+    )
+    patch_tests_parser.add_argument("name", help="Patch-Name")
+    with_dist(patch_tests_parser, "airflow")
+    patch_tests_parser.set_defaults(func=cmd_testing_patch, passthrough="pytest_args")
 
     start_parser = commands.add_parser(
         "start-airflow",

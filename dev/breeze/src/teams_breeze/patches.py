@@ -36,7 +36,7 @@ BASE_TAG = "base"
 OWN_TAG = "own"
 OWN_DATE = "2000-01-01T00:00:01+0000"
 APPLIED_RECORD = "breeze-applied"
-REQUIRED_TRAILERS = ("Patch-Name", "Upstream-Status", "Origin", "Forwarded")
+REQUIRED_TRAILERS = ("Patch-Name", "Upstream-Status", "Origin", "Forwarded", "Tests")
 PATCH_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 UPSTREAM_STATUS = re.compile(
     r"^(Pending|Submitted \[\S+\]|Backport \[.+\]|Accepted \[.+\]|Inappropriate \[.+\])$"
@@ -437,6 +437,8 @@ def check(project: Project, dist: Dist) -> list[str]:
     for name, data in series.patches.items():
         if again.patches.get(name) != data:
             problems.append(f"{dist.series}/{name}.patch: a fresh apply + export changes its bytes")
+        if missing := missing_tests(project.root, tests_named(data)):
+            problems.append(f"{dist.series}/{name}.patch names tests that do not exist: {', '.join(missing)}")
     if again.own != series.own:
         problems.append(f"{dist.own_tree}: a fresh apply + export changes the own tree")
     state = tree_state(project, dist)
@@ -454,6 +456,35 @@ def check(project: Project, dist: Dist) -> list[str]:
             f"{path}` names the rule), so no patch can hold it: rename it"
         )
     return problems
+
+
+def tests_named(data: bytes) -> list[str]:
+    """The test files and ids a patch's ``Tests:`` trailers name (several per line, comma or space separated)."""
+    header = data.split(b"\ndiff --git ", 1)[0].decode(errors="replace")
+    entries = []
+    for line in header.splitlines():
+        if line.startswith("Tests:"):
+            entries += line.removeprefix("Tests:").replace(",", " ").split()
+    return entries
+
+
+def missing_tests(root: Path, entries: list[str]) -> list[str]:
+    """Those of ``entries`` (``path``, ``path::test``, ``path::Class::test``) that do not exist below ``root``."""
+    missing = []
+    for entry in entries:
+        path, *names = entry.split("::")
+        test_file = root / path
+        if not path.startswith("tests/") or not path.endswith(".py") or not test_file.is_file():
+            missing.append(entry)
+            continue
+        text = test_file.read_text()
+        for index, name in enumerate(names):
+            name = name.split("[", 1)[0]
+            kind = "class" if index < len(names) - 1 else "def"
+            if not re.search(rf"^\s*(async )?{kind} {re.escape(name)}\b", text, re.MULTILINE):
+                missing.append(entry)
+                break
+    return missing
 
 
 def _patches_touching_own_tree(tree: Path, dist: Dist, series: Series) -> list[str]:
@@ -537,7 +568,8 @@ def _author_env() -> dict[str, str]:
     return identity_env((name, email))
 
 
-def new(project: Project, dist: Dist, name: str, subject: str, why: str, upstream_status: str) -> None:
+def new(project: Project, dist: Dist, name: str, subject: str, why: str, upstream_status: str,
+        tests: list[str]) -> None:
     """Commit the tree's uncommitted changes as a new patch at the end of the series."""
     tree = project.work_tree(dist)
     _require_workable(project, dist)
@@ -553,8 +585,11 @@ def new(project: Project, dist: Dist, name: str, subject: str, why: str, upstrea
         "Upstream-Status": upstream_status,
         "Origin": "vendor",
         "Forwarded": "no",
+        "Tests": " ".join(tests),
     }
     problems = lint_trailers(subject, trailers)
+    if missing := missing_tests(project.root, tests):
+        problems.append(f"no such tests: {', '.join(missing)} (give test files or ids below tests/)")
     if problems:
         raise BreezeError("\n".join(problems))
     body = "\n".join(f"{key}: {value}" for key, value in trailers.items())
