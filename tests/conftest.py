@@ -129,6 +129,16 @@ def own_session_interface(_sqlite_db_created):
 
 
 @pytest.fixture(autouse=True)
+def _serve_no_team_after_the_test():
+    """A test that plays a team's process (``context.serve``) leaves the worker serving no team."""
+    yield
+    import sys
+
+    if (context := sys.modules.get("airflow.teams.context")) is not None:
+        context.stop_serving()
+
+
+@pytest.fixture(autouse=True)
 def _metadata_db(request: pytest.FixtureRequest) -> None:
     backend = request.node.get_closest_marker("backend")
     if backend is not None:
@@ -248,14 +258,10 @@ def multi_team(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.
     """
     import json
 
-    from airflow.executors import executor_loader
     from airflow.teams import reload_configuration
 
     def clear_loader_caches():
-        for cache in ("_alias_to_executors", "_module_to_executors", "_classname_to_executors",
-                      "_executor_names", "_loaded_executors"):
-            getattr(executor_loader, cache).clear()
-        reload_configuration()  # the mode and teams are read once per process
+        reload_configuration()  # the mode, teams and executors are read once per process
 
     def enable(teams: dict) -> Path:
         dags = tmp_path / "dags"

@@ -341,7 +341,7 @@ def test_outside_isolation_a_team_s_code_cannot_record_a_dataset_event_as_anothe
             session.add(DatasetModel(uri=uri))
     with create_session() as session:
         dataset_id = session.query(DatasetModel.id).filter_by(uri=uri).scalar()
-    monkeypatch.setattr(context, "_serving_team", None)
+    context.stop_serving()
     context.serve("team_a")  # as a task process of team_a does (no internal API: it holds the database)
 
     with pytest.raises(context.ForeignTeamError, match=(

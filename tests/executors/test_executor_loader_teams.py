@@ -48,14 +48,14 @@ def test_every_teams_executors_are_loaded_with_their_own_configuration(teams):
 def test_the_default_executor_is_the_teams_first(teams, monkeypatch):
     assert ExecutorLoader.load_executor(None, team_name="team_b").name.alias == "b_local"
     assert ExecutorLoader.load_executor(None, team_name="team_a").name.alias == "a_small"
-    monkeypatch.setattr(context, "_serving_team", "team_b")  # as `airflow tasks run` of a team_b DAG
+    context.serve("team_b")  # as `airflow tasks run` of a team_b DAG
 
     assert ExecutorLoader.get_default_executor().name.alias == "b_local"
     assert ExecutorLoader.lookup_executor_name_by_str("LocalExecutor").alias == "b_local"
 
 
 def test_a_process_serves_one_team_and_cannot_be_switched_to_another(monkeypatch):
-    monkeypatch.setattr(context, "_serving_team", None)
+    context.stop_serving()
     context.serve("team_a")
     context.serve("team_a")  # the same team again is fine
 

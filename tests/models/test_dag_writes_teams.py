@@ -108,7 +108,7 @@ def test_a_process_serving_a_team_writes_only_that_teams_import_errors_and_warni
     foreign = str(write(dags / "team_b" / "x.py", SIMPLE_DAG.format(name="x")))
     parse_and_write(own)
     parse_and_write(foreign)
-    monkeypatch.setattr(context, "_serving_team", "team_a")
+    context.serve("team_a")
 
     DagFileProcessor.update_import_errors(
         file_last_changed={}, import_errors={own: "own error", foreign: "forged error"}, processor_subdir=None

@@ -101,7 +101,7 @@ def test_clearing_import_errors_by_a_teams_folder_leaves_the_other_teams_errors(
     files = gone_files(dags)
     with create_session() as session:
         session.add_all(ParseImportError(filename=path, stacktrace="error") for path in files.values())
-    monkeypatch.setattr(context, "_serving_team", "sales")
+    context.serve("sales")
 
     DagFileProcessor.update_import_errors(
         file_last_changed={str(dags / "sales"): None, files["sales"]: None}, import_errors={},

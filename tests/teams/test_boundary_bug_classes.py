@@ -42,7 +42,9 @@ def serving(monkeypatch):
     from airflow.teams import context
 
     def serve(team: str | None) -> None:
-        monkeypatch.setattr(context, "_serving_team", team)
+        context.stop_serving()
+        if team is not None:
+            context.serve(team)
 
     yield serve
 

@@ -19,7 +19,7 @@ def teams(multi_team, monkeypatch):
     multi_team(TEAMS)
     monkeypatch.setenv("AIRFLOW__CORE__INTERNAL_API_SECRET_KEY", "global-key")
     monkeypatch.setenv("AIRFLOW__CORE__INTERNAL_API_URL", "http://global:9080")
-    monkeypatch.setattr(context, "_serving_team", None)
+    context.stop_serving()
     return monkeypatch
 
 

@@ -62,7 +62,7 @@ def test_a_token_signed_with_team_a_key_is_refused_by_team_b_log_server(teams_wi
     from airflow.teams import context
     from airflow.utils.serve_logs import create_app
 
-    monkeypatch.setattr(context, "_serving_team", "team_b")  # as `triggerer --team team_b` / `celery worker --team`
+    context.serve("team_b")  # as `triggerer --team team_b` / `celery worker --team`
     monkeypatch.delenv(log_key_variable("team_a"))  # team_b's host holds only team_b's key
     monkeypatch.delenv("AIRFLOW__WEBSERVER__SECRET_KEY")
     client = create_app().test_client()

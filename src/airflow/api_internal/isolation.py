@@ -83,14 +83,13 @@ def task_environment(dag_id: str) -> dict[str, str] | None:
         return None
     env = {key: value for key, value in os.environ.items() if key not in _DATABASE_URL_VARIABLES}
     env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = "none://"
-    from airflow.teams import ids, multi_team_enabled
-    from airflow.teams.config import TEAM_ENV_SEPARATOR
+    from airflow.teams import config, ids, multi_team_enabled
 
     if multi_team_enabled():
-        own_prefix = f"AIRFLOW__{(ids.team_of(dag_id) or '').upper()}{TEAM_ENV_SEPARATOR}"
+        own_prefix = config.team_env_prefix(ids.team_of(dag_id) or "")
         env = {
             key: value
             for key, value in env.items()
-            if TEAM_ENV_SEPARATOR not in key or not key.startswith("AIRFLOW__") or key.startswith(own_prefix)
+            if not config.is_team_env_var(key) or key.startswith(own_prefix)
         }
     return env

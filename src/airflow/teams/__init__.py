@@ -39,9 +39,10 @@ def multi_team_enabled() -> bool:
 
 
 def reload_configuration() -> None:
-    """Read the mode and the teams from the configuration again; for tests that change it in-process."""
-    from airflow.teams import config
+    """Read the mode, the teams and their executors from the configuration again; for tests that change it."""
+    from airflow.teams import config, executors
 
     global _multi_team
     _multi_team = None
     config.forget_loaded()
+    executors.forget_loaded()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from airflow.teams import config, context, multi_team_enabled
+from airflow.teams import config, context, multi_team_enabled, paths
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -48,7 +48,7 @@ def check_configuration_at_start() -> None:
 
 
 def at_command_start() -> None:
-    """What multi-team mode checks before any command runs (the one hook in ``airflow/__main__.py``)."""
+    """Run the checks of multi-team mode before any command (the one hook in ``airflow/__main__.py``)."""
     check_configuration_at_start()
     refuse_metadata_db_secrets_commands()
 
@@ -162,7 +162,7 @@ def dag_processor_directory(args: Namespace) -> str:
                 "folder with --subdir <folder>."
             )
         requested = folders[0]
-    elif not any(requested == f or requested.startswith(f.rstrip(os.sep) + os.sep) for f in folders):
+    elif not any(paths.within(requested, folder) for folder in folders):
         raise SystemExit(
             f"--subdir {requested} is not a DAG folder of team {team!r} ({', '.join(folders)}); a team's "
             "dag-processor only processes that team's folders."

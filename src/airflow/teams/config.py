@@ -50,7 +50,7 @@ from typing import Any, Mapping
 
 from airflow.configuration import AirflowConfigParser, conf
 from airflow.exceptions import AirflowConfigException
-from airflow.teams import ids
+from airflow.teams import ids, paths
 
 EXECUTOR_KEYS = ("name", "class", "config")
 # Core executors that bundle two executors in one; a team lists the two separately instead.
@@ -87,7 +87,8 @@ class Team:
     dags_folders: tuple[str, ...]
 
     def owns_path(self, path: str) -> bool:
-        return any(_is_within(path, folder) for folder in self.dags_folders)
+        path = os.path.abspath(path)
+        return any(paths.within(path, folder) for folder in self.dags_folders)
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,6 @@ class TeamsConfig:
         return [executor for team in self.teams.values() for executor in team.executors]
 
 
-def _is_within(path: str, folder: str) -> bool:
-    path = os.path.abspath(path)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
@@ -144,8 +140,8 @@ def _parse_executor_entry(team: str, position: int, entry: object) -> ExecutorSp
         if not isinstance(entry.get(key), str) or not entry[key].strip():
             raise TeamsConfigError(f"{where} needs a non-empty string {key!r}. Example: {EXAMPLE}")
     name = entry["name"].strip()
-    if ids.SEPARATOR in name or "," in name:
-        raise TeamsConfigError(f"{where}: executor name {name!r} may not contain ':' or ','.")
+    if ids.has_separator(name) or "," in name:
+        raise TeamsConfigError(f"{where}: executor name {name!r} may not contain {ids.SEPARATOR!r} or ','.")
     if entry["class"].strip().rsplit(".", 1)[-1] in COMBINED_EXECUTORS:
         raise TeamsConfigError(
             f"{where}: {entry['class'].strip()} cannot be used in multi-team mode; configure its two "
@@ -201,7 +197,7 @@ def parse_executor_config(raw: str) -> tuple[tuple[str, tuple[ExecutorSpec, ...]
         if clash := next((t for t, _ in teams if t.upper() == team.upper()), None):
             raise TeamsConfigError(
                 f"[core] executor: teams {clash!r} and {team!r} differ only in case; their "
-                f"AIRFLOW__{team.upper()}___... variables would be shared. Rename one."
+                f"{team_env_prefix(team)}... variables would be shared. Rename one."
             )
         if not isinstance(entries, list) or not entries:
             raise TeamsConfigError(
@@ -219,8 +215,18 @@ def parse_executor_config(raw: str) -> tuple[tuple[str, tuple[ExecutorSpec, ...]
     return tuple(teams)
 
 
+def team_env_prefix(team: str) -> str:
+    """Return the start of every environment variable of ``team``'s configuration: ``AIRFLOW__<TEAM>___``."""
+    return f"AIRFLOW__{team.upper()}{TEAM_ENV_SEPARATOR}"
+
+
 def team_env_var(team: str, section: str, key: str) -> str:
-    return f"AIRFLOW__{team.upper()}{TEAM_ENV_SEPARATOR}{section.upper()}__{key.upper()}"
+    return f"{team_env_prefix(team)}{section.upper()}__{key.upper()}"
+
+
+def is_team_env_var(name: str) -> bool:
+    """Whether ``name`` is spelled as a team's variable (``AIRFLOW__<TEAM>___...``), of any team."""
+    return name.startswith("AIRFLOW__") and TEAM_ENV_SEPARATOR in name
 
 
 def team_section(team: str, section: str) -> str:
@@ -248,7 +254,7 @@ def _build(raw: str, global_dags_folder: str) -> TeamsConfig:
     for team in teams.values():
         for folder in team.dags_folders:
             for other_team, other in owners:
-                if _is_within(folder, other) or _is_within(other, folder):
+                if paths.within(folder, other) or paths.within(other, folder):
                     raise TeamsConfigError(
                         f"The DAG folders of teams {other_team!r} ({other}) and {team.name!r} ({folder}) "
                         "overlap; every file must belong to exactly one team. Set each team's "

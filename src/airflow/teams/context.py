@@ -42,6 +42,12 @@ def serve(team: str) -> None:
     _serving_team = team
 
 
+def stop_serving() -> None:
+    """Serve no team again: for tests, which play several processes in one interpreter; no command calls it."""
+    global _serving_team
+    _serving_team = None
+
+
 def serving_team() -> str | None:
     """Return the team this process serves, or None (a component shared by all teams)."""
     return _serving_team

@@ -37,6 +37,23 @@ if TYPE_CHECKING:
     from airflow.executors.base_executor import BaseExecutor
     from airflow.executors.executor_utils import ExecutorName
 
+# The executor loader's module-level caches, all derived from [core] executor.
+_LOADER_CACHES = (
+    "_alias_to_executors",
+    "_module_to_executors",
+    "_classname_to_executors",
+    "_executor_names",
+    "_loaded_executors",
+)
+
+
+def forget_loaded() -> None:
+    """Forget the executor names and executors the loader derived from the configuration."""
+    from airflow.executors import executor_loader
+
+    for cache in _LOADER_CACHES:
+        getattr(executor_loader, cache).clear()
+
 
 def module_path(class_name: str) -> str:
     from airflow.executors.executor_loader import ExecutorLoader

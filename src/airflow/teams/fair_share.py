@@ -35,38 +35,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sqlalchemy import String, and_, func, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import and_, func, select
 
 from airflow.teams import multi_team_enabled
-from airflow.teams.ids import SEPARATOR
+from airflow.teams.ids import team_prefix
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
     from sqlalchemy.sql import Select
 
     from airflow.executors.base_executor import BaseExecutor
-
-
-class team_prefix(FunctionElement):
-    """SQL for the ``<team>:`` prefix of a DAG id (an empty string when it has none)."""
-
-    type = String()
-    name = "team_prefix"
-    inherit_cache = True
-
-
-@compiles(team_prefix)
-def _team_prefix_sqlite_mysql(element, compiler, **kw):
-    dag_id = compiler.process(element.clauses, **kw)
-    return f"substr({dag_id}, 1, instr({dag_id}, '{SEPARATOR}'))"
-
-
-@compiles(team_prefix, "postgresql")
-def _team_prefix_postgresql(element, compiler, **kw):
-    dag_id = compiler.process(element.clauses, **kw)
-    return f"substr({dag_id}, 1, strpos({dag_id}, '{SEPARATOR}'))"
 
 
 def _in_turns(query: Select, dag_id: Any, keys: tuple, candidates: tuple, order: tuple) -> Select:

@@ -21,6 +21,10 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
 from airflow.exceptions import AirflowException
 from airflow.security.permissions import PREFIX_LIST
 
@@ -55,6 +59,46 @@ def split(dag_id: str) -> tuple[str | None, str]:
 
 def team_of(dag_id: str) -> str | None:
     return split(dag_id)[0]
+
+
+def has_separator(text: str) -> bool:
+    return SEPARATOR in text
+
+
+def replace_separator(text: str, replacement: str) -> str:
+    """Return ``text`` with the team separator replaced (e.g. for metric names, where ``:`` is special)."""
+    return text.replace(SEPARATOR, replacement)
+
+
+def sql_of_team(id_column, team: str):
+    """Return a condition on a column of team-prefixed ids (DAG ids, pool names): the id is ``team``'s."""
+    # autoescape: '_' in a team name must not act as a LIKE wildcard (team_a must not match teamXa).
+    return id_column.startswith(f"{team}{SEPARATOR}", autoescape=True)
+
+
+def sql_without_team(id_column):
+    """Return a condition on a column of ids: the id has no team prefix (e.g. a shared pool)."""
+    return ~id_column.contains(SEPARATOR)
+
+
+class team_prefix(FunctionElement):
+    """SQL for the ``<team>:`` prefix of an id column (an empty string when it has none)."""
+
+    type = String()
+    name = "team_prefix"
+    inherit_cache = True
+
+
+@compiles(team_prefix)
+def _team_prefix_sqlite_mysql(element, compiler, **kw):
+    dag_id = compiler.process(element.clauses, **kw)
+    return f"substr({dag_id}, 1, instr({dag_id}, '{SEPARATOR}'))"
+
+
+@compiles(team_prefix, "postgresql")
+def _team_prefix_postgresql(element, compiler, **kw):
+    dag_id = compiler.process(element.clauses, **kw)
+    return f"substr({dag_id}, 1, strpos({dag_id}, '{SEPARATOR}'))"
 
 
 def qualify(team: str, dag_id: str) -> str:

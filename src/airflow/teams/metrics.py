@@ -36,7 +36,7 @@ _METRIC_METHODS = frozenset({"incr", "decr", "gauge", "timing", "timer"})
 
 
 def metric_name(stat: str | None) -> str | None:
-    return stat.replace(ids.SEPARATOR, METRIC_SEPARATOR) if stat else stat
+    return ids.replace_separator(stat, METRIC_SEPARATOR) if stat else stat
 
 
 def team_tags(tags: dict[str, Any] | None, names_embed_tags: bool = False) -> dict[str, Any] | None:

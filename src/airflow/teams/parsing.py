@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Iterator
 
 from airflow.exceptions import AirflowException
-from airflow.teams import config, context, dag_writes, ids, multi_team_enabled, pools
+from airflow.teams import config, context, dag_writes, ids, multi_team_enabled, paths, pools
 
 if TYPE_CHECKING:
     from airflow.models.dag import DAG
@@ -134,9 +133,7 @@ def clears_only_team_files(path: str, team: str) -> bool:
     (``/dags/sales_eu/...``): only a path below one of the team's folders qualifies.
     """
     owner = config.load().team(team)
-    return owner.owns_path(path) and any(
-        path.startswith(folder.rstrip(os.sep) + os.sep) for folder in owner.dags_folders
-    )
+    return owner.owns_path(path) and any(paths.below(path, folder) for folder in owner.dags_folders)
 
 
 def check_dag_belongs_to_file(dag: DAG, filepath: str) -> None:
@@ -165,7 +162,7 @@ def below_folder(path_column, folder: str):
     """
     if not multi_team_enabled():
         return path_column.contains(folder)
-    return path_column.startswith(folder.rstrip(os.sep) + os.sep, autoescape=True)
+    return paths.sql_below(path_column, folder)
 
 
 def only_below_folder(path_column, folder: str | None) -> tuple:

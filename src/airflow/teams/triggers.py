@@ -34,5 +34,4 @@ def of_this_process(dag_id_column) -> ColumnElement[bool]:
     team = context.serving_team()
     if team is None:
         return true()
-    # autoescape: '_' in a team name must not act as a LIKE wildcard (team_a must not match teamXa).
-    return dag_id_column.startswith(f"{team}{ids.SEPARATOR}", autoescape=True)
+    return ids.sql_of_team(dag_id_column, team)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from flask_appbuilder.models.filters import BaseFilter
 
-from airflow.teams import multi_team_enabled
+from airflow.teams import multi_team_enabled, paths
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -86,9 +86,9 @@ def dependency_node(end: str) -> str:
     """
     from airflow.teams import config, ids
 
-    if ":" in end and not (multi_team_enabled() and ids.team_of(end) in config.load().teams):
-        return end
-    return f"dag:{end}"
+    if multi_team_enabled() and ids.team_of(end) in config.load().teams:
+        return f"dag:{end}"
+    return end if ":" in end else f"dag:{end}"  # upstream's rule: a node id is "<kind>:<name>"
 
 
 def readable_dag_ids_of(dag_ids: list[str]) -> list[str]:
@@ -165,24 +165,16 @@ def or_team_files(condition, filename_column):
     """
     if readable_dag_ids() is None:
         return condition
-    import os
-
     from sqlalchemy import or_
 
-    folders = _user_team_folders()
-    return or_(
-        condition,
-        *(filename_column.startswith(folder.rstrip(os.sep) + os.sep, autoescape=True) for folder in folders),
-    )
+    return or_(condition, *(paths.sql_below(filename_column, folder) for folder in _user_team_folders()))
 
 
 def is_team_file(filename: str) -> bool:
     """Whether an import error's file is below a DAG folder of one of the user's teams."""
-    import os
-
     if readable_dag_ids() is None:
         return False
-    return any(filename.startswith(folder.rstrip(os.sep) + os.sep) for folder in _user_team_folders())
+    return any(paths.below(filename, folder) for folder in _user_team_folders())
 
 
 class ReadableTriggersFilter(BaseFilter):
@@ -225,10 +217,10 @@ def visible_pools(query):
     from sqlalchemy import or_
 
     from airflow.models.pool import Pool
-    from airflow.teams.ids import SEPARATOR
+    from airflow.teams import ids
 
-    own = (Pool.pool.startswith(f"{team}{SEPARATOR}", autoescape=True) for team in sorted(teams))
-    return query.where(or_(~Pool.pool.contains(SEPARATOR), *own))
+    own = (ids.sql_of_team(Pool.pool, team) for team in sorted(teams))
+    return query.where(or_(ids.sql_without_team(Pool.pool), *own))
 
 
 def visible_pool_count(total: int, session) -> int:

@@ -146,6 +146,19 @@ def _read_or_create(path: Path, make) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+def team_env_var(team: str, section: str, key: str) -> str:
+    """A team's variable, spelled by the fork (``airflow.teams.config``): ``AIRFLOW__<TEAM>___<SECTION>__<KEY>``."""
+    from airflow.teams import config
+
+    return config.team_env_var(team, section, key)
+
+
+def team_env_prefix(team: str) -> str:
+    from airflow.teams import config
+
+    return config.team_env_prefix(team)
+
+
 def team_names(value: str) -> list[str]:
     """``--teams``: comma-separated team names, checked by the fork's own rule."""
     from airflow.teams.ids import team_name_problem
@@ -284,7 +297,7 @@ class Launcher:
         self.logins = team_logins(self.teams) if self.teams else []
         # The teams whose secrets backend start-airflow sets (not one the caller's environment already sets).
         self.team_secrets = {team: self.home / "secrets" / team for team in self.teams
-                             if f"AIRFLOW__{team.upper()}___SECRETS__BACKEND" not in os.environ}
+                             if team_env_var(team, "secrets", "backend") not in os.environ}
         self.python = sys.executable
         self.postgres: PostgresServer | None = None
         self.components: list[Component] = []
@@ -499,7 +512,7 @@ class Launcher:
                            AIRFLOW__METRICS__STATSD_PREFIX=STATSD_PREFIX)
             # Each team reads Connections and Variables from its own files (only its own components get them).
             for team, folder in self.team_secrets.items():
-                prefix = f"AIRFLOW__{team.upper()}___SECRETS__"
+                prefix = team_env_var(team, "secrets", "")
                 env[f"{prefix}BACKEND"] = SECRETS_BACKEND
                 env[f"{prefix}BACKEND_KWARGS"] = json.dumps({
                     "connections_file_path": str(folder / "connections.json"),
@@ -510,7 +523,7 @@ class Launcher:
             # One internal API per team (its own URL and key, in the team's variables), or one in all.
             for team in self.teams or [None]:
                 self.internal_api_ports[team] = port = free_port()
-                prefix = f"AIRFLOW__{team.upper()}___CORE__" if team else "AIRFLOW__CORE__"
+                prefix = team_env_var(team, "core", "") if team else "AIRFLOW__CORE__"
                 key_file = self.home / (f"internal_api_secret_key_{team}" if team else "internal_api_secret_key")
                 env[f"{prefix}INTERNAL_API_URL"] = f"http://127.0.0.1:{port}"
                 env[f"{prefix}INTERNAL_API_SECRET_KEY"] = _read_or_create(key_file, lambda: secrets.token_hex(32))
@@ -663,7 +676,7 @@ class Launcher:
 
     def _team_env(self, team: str | None) -> dict[str, str]:
         """The environment of a team's component: without the other teams' AIRFLOW__<TEAM>___ variables."""
-        others = tuple(f"AIRFLOW__{other.upper()}___" for other in self.teams if other != team)
+        others = tuple(team_env_prefix(other) for other in self.teams if other != team)
         return {key: value for key, value in self.env.items() if not (team and key.startswith(others))}
 
     def _wait_for_internal_api(self, name: str, port: int) -> None:
@@ -751,7 +764,7 @@ Press Ctrl-C to stop.
         if not self.teams:
             return ""
         lines = [f"{team}: {folder}/{{connections,variables}}.json" for team, folder in self.team_secrets.items()]
-        lines += [f"{team}: your own backend (AIRFLOW__{team.upper()}___SECRETS__BACKEND)"
+        lines += [f"{team}: your own backend ({team_env_var(team, 'secrets', 'backend')})"
                   for team in self.teams if team not in self.team_secrets]
         head = (f"  Secrets:     per team, the same ids with different values (connection {TEAM_CONN_ID!r}, "
                 f"variable {TEAM_VARIABLE!r}):\n")
