@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from flask_appbuilder.models.filters import BaseFilter
 
-from airflow.teams import multi_team_enabled, paths
+from airflow.teams import ids, multi_team_enabled, paths
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -84,7 +84,7 @@ def dependency_node(end: str) -> str:
 
     Upstream takes an end with a ``:`` for a node id; a team's DAG id (``team_a:etl``) has one as well.
     """
-    from airflow.teams import config, ids
+    from airflow.teams import config
 
     if multi_team_enabled() and ids.team_of(end) in config.load().teams:
         return f"dag:{end}"
@@ -217,7 +217,6 @@ def visible_pools(query):
     from sqlalchemy import or_
 
     from airflow.models.pool import Pool
-    from airflow.teams import ids
 
     own = (ids.sql_of_team(Pool.pool, team) for team in sorted(teams))
     return query.where(or_(ids.sql_without_team(Pool.pool), *own))
@@ -235,8 +234,6 @@ def visible_pool_count(total: int, session) -> int:
 
 
 def _pool_team_not_the_users(name: str) -> str | None:
-    from airflow.teams import ids
-
     teams = pool_teams()
     team = ids.team_of(name)
     return team if teams is not None and team is not None and team not in teams else None
@@ -300,8 +297,6 @@ def narrow_to_selected_team(auth_manager) -> None:
         return
     import functools
 
-    from airflow.teams import ids
-
     permitted_dag_ids = auth_manager.get_permitted_dag_ids
     is_authorized_dag = auth_manager.is_authorized_dag
 
@@ -353,3 +348,4 @@ def init_team_switcher(app: Flask) -> None:
 
     app.register_blueprint(blueprint)
     app.jinja_env.globals["teams_switcher"] = lambda: {"teams": switcher_teams(), "selected": selected_team()}
+    app.jinja_env.globals["teams_team_of"] = ids.team_of
