@@ -31,6 +31,8 @@ def source_identity(project: Project) -> str:
     """
     digest = hashlib.sha256()
     for dist in project.fork.dists:
+        if not (project.work_tree(dist) / ".git").is_dir():
+            raise BreezeError(f"work/{dist.series} is not materialised; the git_version names every tree's sources")
         digest.update(f"{dist.name}=={dist.version}:{_snapshot(project.work_tree(dist))}\n".encode())
     return digest.hexdigest()[:12]
 
