@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from teams_breeze import build, environment, patches
+from teams_breeze import build, environment, patches, rebase
 from teams_breeze.console import BreezeError, info, step
 from teams_breeze.project import Project
 
@@ -25,6 +25,7 @@ def cmd_setup(project: Project, args: argparse.Namespace) -> int:
 
 def setup(project: Project) -> None:
     """Materialise what is missing or stale, build changed wheels, install changed ones."""
+    rebase.refuse_during_rebase(project)
     for dist in project.fork.dists:
         state = patches.tree_state(project, dist)
         if state is patches.TreeState.DIVERGED:
@@ -43,6 +44,7 @@ def setup(project: Project) -> None:
 
 
 def cmd_patches_apply(project: Project, args: argparse.Namespace) -> int:
+    rebase.refuse_during_rebase(project)
     for dist in _dists(project, args.dist):
         with step(f"Applying {dist.series}"):
             if not patches.apply(project, dist, force=args.force):
@@ -51,6 +53,7 @@ def cmd_patches_apply(project: Project, args: argparse.Namespace) -> int:
 
 
 def cmd_patches_export(project: Project, args: argparse.Namespace) -> int:
+    rebase.refuse_during_rebase(project)
     for dist in _dists(project, args.dist):
         for path in patches.export(project, dist):
             info(f"    wrote {path}")
@@ -59,8 +62,13 @@ def cmd_patches_export(project: Project, args: argparse.Namespace) -> int:
 
 
 def cmd_patches_check(project: Project, args: argparse.Namespace) -> int:
+    rebase.refuse_during_rebase(project)
+    return report_check(project, _dists(project, args.dist))
+
+
+def report_check(project: Project, dists) -> int:
     failed = False
-    for dist in _dists(project, args.dist):
+    for dist in dists:
         problems = patches.check(project, dist)
         names = patches.series_names(project, dist)
         if problems:
@@ -74,6 +82,7 @@ def cmd_patches_check(project: Project, args: argparse.Namespace) -> int:
 
 
 def cmd_patches_new(project: Project, args: argparse.Namespace) -> int:
+    rebase.refuse_during_rebase(project)
     dist = project.fork.dist(args.dist)
     patches.new(project, dist, args.name, args.subject, args.why, args.upstream_status, args.tests)
     if args.name in patches.series_names(project, dist):
@@ -84,10 +93,22 @@ def cmd_patches_new(project: Project, args: argparse.Namespace) -> int:
 
 
 def cmd_patches_fixup(project: Project, args: argparse.Namespace) -> int:
+    rebase.refuse_during_rebase(project)
     dist = project.fork.dist(args.dist)
     patches.fixup(project, dist, args.name)
     info(f"Folded the changes into {dist.series}/{args.name}.patch and re-exported")
     return 0
+
+
+def cmd_patches_rebase(project: Project, args: argparse.Namespace) -> int:
+    if args.abort:
+        for dist in rebase.abort(project):
+            info(f"Rebase aborted: work/{dist.series} is back at {dist.name} {dist.version}")
+        return 0
+    moved = rebase.continue_rebase(project) if args.continue_rebase else rebase.start(project, Path(args.to))
+    repinned = Project(project.root)
+    info("Moved to the new pins in fork.toml; checking the series:")
+    return report_check(repinned, [repinned.fork.dist(dist.name) for dist in moved])
 
 
 def cmd_patches_check_prefixes(project: Project, args: argparse.Namespace) -> int:
@@ -153,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
     )
     setup_parser.set_defaults(func=cmd_setup)
 
-    patches_parser = commands.add_parser("patches", help="the patch series: apply, export, check, new, fixup")
+    patches_parser = commands.add_parser("patches", help="the patch series: apply, export, check, new, fixup, rebase")
     patch_commands = patches_parser.add_subparsers(dest="patches_command", required=True, metavar="COMMAND")
 
     def with_dist(sub: argparse.ArgumentParser, required_default: str | None = None) -> None:
@@ -192,6 +213,20 @@ def parser() -> argparse.ArgumentParser:
     fixup_parser.add_argument("name", help="Patch-Name of the patch that owns the change")
     with_dist(fixup_parser, "airflow")
     fixup_parser.set_defaults(func=cmd_patches_fixup)
+
+    rebase_parser = patch_commands.add_parser(
+        "rebase", help="move distributions to new upstream pins, re-applying their series with a 3-way merge",
+        description="Rebuild each work tree on the new sdist and re-apply its patches (3-way); at a conflict, "
+        "resolve it in the tree, `git add`, then --continue. At the end fork.toml gets the new pins and the patches "
+        "are exported and checked.",
+    )
+    rebase_action = rebase_parser.add_mutually_exclusive_group(required=True)
+    rebase_action.add_argument("--to", metavar="PINS",
+                               help="TOML file of [[dist]] tables: name, version, sdist, sha256")
+    rebase_action.add_argument("--continue", dest="continue_rebase", action="store_true",
+                               help="go on after resolving a conflict (runs `git am --continue`)")
+    rebase_action.add_argument("--abort", action="store_true", help="give up: re-materialise the old pins")
+    rebase_parser.set_defaults(func=cmd_patches_rebase)
 
     prefixes_parser = patch_commands.add_parser(
         "check-prefixes", help="import airflow (and each patched provider) after every patch of each series"
