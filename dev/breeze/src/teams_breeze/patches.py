@@ -206,7 +206,7 @@ def materialise(project: Project, dist: Dist, dest: Path, series: Series, *, lim
     for name, data in list(series.patches.items())[:limit]:
         apply_patch(dest, dist, name, data)
     if limit is None:
-        _record_applied(dest, series)
+        record_applied(dest, series)
 
 
 def _commit_own_tree(tree: Path, dist: Dist, own: dict[str, bytes]) -> None:
@@ -249,7 +249,8 @@ def apply_patch(tree: Path, dist: Dist, name: str, data: bytes) -> None:
         )
 
 
-def _record_applied(tree: Path, series: Series) -> None:
+def record_applied(tree: Path, series: Series) -> None:
+    """Remember that ``tree`` was made from ``series`` (its patch files and own tree): see :func:`tree_state`."""
     (tree / ".git" / APPLIED_RECORD).write_text(series.digest + "\n")
 
 
@@ -365,7 +366,7 @@ def tree_state(project: Project, dist: Dist) -> TreeState:
     dirty = is_dirty(tree)
     if exported == files and not dirty:
         if recorded != files:
-            _record_applied(tree, series)
+            record_applied(tree, series)
         return TreeState.CURRENT
     if recorded == files:
         return TreeState.AHEAD
@@ -415,7 +416,7 @@ def export(project: Project, dist: Dist) -> list[str]:
     changed = [f"{dist.series}/{name}.patch" for name in write_series(project, dist, series)]
     prefix = f"{dist.own_tree_at}/"
     changed += [f"{dist.own_tree}/{path.removeprefix(prefix)}" for path in write_own(project, dist, series.own)]
-    _record_applied(tree, series)
+    record_applied(tree, series)
     return changed
 
 

@@ -242,7 +242,7 @@ def _start_dist(project: Project, new: Dist, moved: list[Dist]) -> None:
     tree = project.work_tree(old)
     info(f"==> Rebasing {old.series} from {old.version} onto {new.name} {new.version}")
     _rebuild_with_old_objects(project, old, new, series)
-    patches._record_applied(tree, series)  # made from these patch files: export may rewrite them at the end
+    patches.record_applied(tree, series)  # made from these patch files: export may rewrite them at the end
     record = {"pins": [_pin_of(dist) for dist in moved], "series": series.digest,
               "patches": list(series.patches), "next": 0, "head": None}
     _apply_from(project, new, record, 0)
