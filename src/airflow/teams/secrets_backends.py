@@ -35,6 +35,8 @@ from airflow.exceptions import AirflowException
 from airflow.teams import context, multi_team_enabled
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from airflow.secrets import BaseSecretsBackend
 
 DISABLED_REASON = (
@@ -111,3 +113,29 @@ def refuse_api(resource: str) -> None:
 
 def skip_default_connections() -> bool:
     return multi_team_enabled()
+
+
+DISABLED_VIEWS = {"ConnectionModelView": "Connections", "VariableModelView": "Variables"}
+DISABLED_PAGE = """<!DOCTYPE html>
+<html><head><title>{title} are disabled</title></head>
+<body><h1>{title} are disabled in multi-team mode</h1><p>{reason}</p>
+<p><a href="{home}">Back to Airflow</a></p></body></html>
+"""
+
+
+def disable_connections_and_variables(app: Flask) -> None:
+    """Drop the Connections and Variables menu items and answer their pages with an explanatory 403."""
+    if not multi_team_enabled():
+        return
+    from flask import request, url_for
+
+    admin = app.appbuilder.menu.find("Admin")
+    if admin is not None:
+        admin.childs = [item for item in admin.childs if item.name not in DISABLED_VIEWS.values()]
+
+    @app.before_request
+    def refuse_disabled_views():
+        title = DISABLED_VIEWS.get(request.blueprint or "")
+        if title is not None:
+            page = DISABLED_PAGE.format(title=title, reason=DISABLED_REASON, home=url_for("Airflow.index"))
+            return page, 403
