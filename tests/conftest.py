@@ -130,11 +130,11 @@ def own_session_interface(_sqlite_db_created):
 
 @pytest.fixture(autouse=True)
 def _serve_no_team_after_the_test():
-    """A test that plays a team's process (``context.serve``) leaves the worker serving no team."""
+    """A test that plays a team's process (``process_team.serve``) leaves the worker serving no team."""
     yield
     import sys
 
-    if (context := sys.modules.get("airflow.teams.context")) is not None:
+    if (context := sys.modules.get("airflow.teams.process_team")) is not None:
         context.stop_serving()
 
 

@@ -331,7 +331,7 @@ def test_outside_isolation_a_team_s_code_cannot_record_a_dataset_event_as_anothe
     from airflow.datasets import Dataset
     from airflow.datasets.manager import DatasetManager
     from airflow.models.dataset import DatasetEvent, DatasetModel
-    from airflow.teams import context
+    from airflow.teams import process_team
     from airflow.utils.session import create_session
 
     multi_team({"team_a": ["LocalExecutor"], "team_b": ["LocalExecutor"]})
@@ -341,10 +341,10 @@ def test_outside_isolation_a_team_s_code_cannot_record_a_dataset_event_as_anothe
             session.add(DatasetModel(uri=uri))
     with create_session() as session:
         dataset_id = session.query(DatasetModel.id).filter_by(uri=uri).scalar()
-    context.stop_serving()
-    context.serve("team_a")  # as a task process of team_a does (no internal API: it holds the database)
+    process_team.stop_serving()
+    process_team.serve("team_a")  # as a task process of team_a does (no internal API: it holds the database)
 
-    with pytest.raises(context.ForeignTeamError, match=(
+    with pytest.raises(process_team.ForeignTeamError, match=(
             r"This process serves team 'team_a'; it cannot record a dataset event as produced by team\(s\) "
             r"\['team_b'\]\.")):
         DatasetManager().register_dataset_change(task_instance=None, dataset=Dataset(uri), source_teams=["team_b"])

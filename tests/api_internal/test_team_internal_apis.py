@@ -64,9 +64,9 @@ ATTACKER = """
             task_instance=None, dataset=Dataset("s3://shared/x"), source_teams=["team_b"])
 
     def switch_team():
-        from airflow.teams import context
+        from airflow.teams import process_team
 
-        context.serve("team_b")
+        process_team.serve("team_b")
 
     def team_b_settings():
         found = [key for key in os.environ if key.startswith("AIRFLOW__TEAM_B___")]

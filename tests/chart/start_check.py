@@ -25,7 +25,7 @@ def main() -> None:
     from airflow.api_internal.isolation import check_configuration
     from airflow.cli import cli_parser
     from airflow.configuration import conf
-    from airflow.teams import context, internal_api
+    from airflow.teams import internal_api, process_team
     from airflow.teams.cli import check_configuration_at_start, refuse_metadata_db_secrets_commands
 
     parser = cli_parser.get_parser()
@@ -36,7 +36,7 @@ def main() -> None:
     configure_internal_api(args, conf)
     internal_api.prepare_command(args)
 
-    team = context.serving_team()
+    team = process_team.serving_team()
     report = {
         "subcommand": args.subcommand,
         "executor": conf.get("core", "executor"),

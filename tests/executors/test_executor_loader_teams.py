@@ -11,7 +11,7 @@ from airflow.executors.executor_loader import ExecutorLoader
 from airflow.executors.local_executor import LocalExecutor
 from airflow.models.dag import DAG
 from airflow.operators.empty import EmptyOperator
-from airflow.teams import context, parsing, reload_configuration
+from airflow.teams import parsing, process_team, reload_configuration
 
 LOCAL = "airflow.executors.local_executor.LocalExecutor"
 TEAMS = {
@@ -48,20 +48,20 @@ def test_every_teams_executors_are_loaded_with_their_own_configuration(teams):
 def test_the_default_executor_is_the_teams_first(teams, monkeypatch):
     assert ExecutorLoader.load_executor(None, team_name="team_b").name.alias == "b_local"
     assert ExecutorLoader.load_executor(None, team_name="team_a").name.alias == "a_small"
-    context.serve("team_b")  # as `airflow tasks run` of a team_b DAG
+    process_team.serve("team_b")  # as `airflow tasks run` of a team_b DAG
 
     assert ExecutorLoader.get_default_executor().name.alias == "b_local"
     assert ExecutorLoader.lookup_executor_name_by_str("LocalExecutor").alias == "b_local"
 
 
 def test_a_process_serves_one_team_and_cannot_be_switched_to_another(monkeypatch):
-    context.stop_serving()
-    context.serve("team_a")
-    context.serve("team_a")  # the same team again is fine
+    process_team.stop_serving()
+    process_team.serve("team_a")
+    process_team.serve("team_a")  # the same team again is fine
 
-    with pytest.raises(context.ForeignTeamError, match="serves team 'team_a'; it cannot serve team 'team_b'"):
-        context.serve("team_b")
-    assert context.serving_team() == "team_a"
+    with pytest.raises(process_team.ForeignTeamError, match="serves team 'team_a'; it cannot serve team 'team_b'"):
+        process_team.serve("team_b")
+    assert process_team.serving_team() == "team_a"
 
 
 class OnlyTeamName(LocalExecutor):

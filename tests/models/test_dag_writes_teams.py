@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from airflow.models.dagbag import DagBag
 from airflow.models.serialized_dag import SerializedDagModel
-from airflow.teams import context
+from airflow.teams import process_team
 from airflow.utils.session import create_session
 from tests.test_utils.team_attacks import ID_MUTATING_DAG, ID_PROPERTY_DAG
 
@@ -108,7 +108,7 @@ def test_a_process_serving_a_team_writes_only_that_teams_import_errors_and_warni
     foreign = str(write(dags / "team_b" / "x.py", SIMPLE_DAG.format(name="x")))
     parse_and_write(own)
     parse_and_write(foreign)
-    context.serve("team_a")
+    process_team.serve("team_a")
 
     DagFileProcessor.update_import_errors(
         file_last_changed={}, import_errors={own: "own error", foreign: "forged error"}, processor_subdir=None

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from airflow.models.dagbag import DagBag
-from airflow.teams import context
+from airflow.teams import process_team
 
 TEAMS = {"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name": "b", "class": "LocalExecutor"}]}
 
@@ -93,7 +93,7 @@ def test_a_file_outside_every_team_folder_is_refused(dags):
 def test_a_process_serving_a_team_skips_other_teams_files(dags, monkeypatch):
     write(dags / "team_a" / "etl.py", DAG_FILE.format(dag_id="etl"))
     write(dags / "team_b" / "etl.py", DAG_FILE.format(dag_id="etl"))
-    context.serve("team_b")
+    process_team.serve("team_b")
 
     bag = DagBag(str(dags), include_examples=False)
 

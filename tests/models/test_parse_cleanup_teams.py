@@ -13,7 +13,7 @@ from airflow.models.dag import DAG, DagModel
 from airflow.models.dagcode import DagCode
 from airflow.models.errors import ParseImportError
 from airflow.models.serialized_dag import SerializedDagModel
-from airflow.teams import context
+from airflow.teams import process_team
 from airflow.utils.session import create_session
 
 pytestmark = pytest.mark.db_test
@@ -101,7 +101,7 @@ def test_clearing_import_errors_by_a_teams_folder_leaves_the_other_teams_errors(
     files = gone_files(dags)
     with create_session() as session:
         session.add_all(ParseImportError(filename=path, stacktrace="error") for path in files.values())
-    context.serve("sales")
+    process_team.serve("sales")
 
     DagFileProcessor.update_import_errors(
         file_last_changed={str(dags / "sales"): None, files["sales"]: None}, import_errors={},

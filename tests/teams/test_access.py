@@ -1,11 +1,11 @@
-"""Who may trigger whom (airflow.teams.access, and the dataset gate reading the allow lists)."""
+"""Who may trigger whom (airflow.teams.trigger_permissions, and the dataset gate reading the allow lists)."""
 
 from __future__ import annotations
 
 import pytest
 
 from airflow.exceptions import AirflowException
-from airflow.teams.access import may_trigger, validate_allow_list
+from airflow.teams.trigger_permissions import may_trigger, validate_allow_list
 
 
 @pytest.mark.parametrize(

@@ -39,12 +39,12 @@ def filesystem_backend(folder, connections: dict, variables: dict) -> tuple[str,
 @pytest.fixture
 def serving(monkeypatch):
     """Make this process serve a team, as `--team T` does (and forget it afterwards)."""
-    from airflow.teams import context
+    from airflow.teams import process_team
 
     def serve(team: str | None) -> None:
-        context.stop_serving()
+        process_team.stop_serving()
         if team is not None:
-            context.serve(team)
+            process_team.serve(team)
 
     yield serve
 

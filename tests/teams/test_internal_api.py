@@ -8,7 +8,7 @@ import jwt
 import pytest
 from flask import Flask
 
-from airflow.teams import context, internal_api
+from airflow.teams import internal_api, process_team
 from airflow.teams.config import TeamsConfigError
 
 TEAMS = {"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name": "b", "class": "LocalExecutor"}]}
@@ -19,7 +19,7 @@ def teams(multi_team, monkeypatch):
     multi_team(TEAMS)
     monkeypatch.setenv("AIRFLOW__CORE__INTERNAL_API_SECRET_KEY", "global-key")
     monkeypatch.setenv("AIRFLOW__CORE__INTERNAL_API_URL", "http://global:9080")
-    context.stop_serving()
+    process_team.stop_serving()
     return monkeypatch
 
 
@@ -59,7 +59,7 @@ def test_a_call_names_the_team_this_process_serves_and_goes_to_its_internal_api(
     with pytest.raises(TeamsConfigError, match="only a component of one team"):
         internal_api.client_signing("airflow.jobs.job.Job._kill")
 
-    context.serve("team_a")
+    process_team.serve("team_a")
 
     assert internal_api.client_signing("airflow.jobs.job.Job._kill") == (
         "a-key", {"method": "airflow.jobs.job.Job._kill", "team": "team_a"})
@@ -83,7 +83,7 @@ def token(secret: str, team: str = "team_a", method: str = "airflow.jobs.job.Job
 def test_while_a_key_rotates_the_internal_api_takes_tokens_of_the_new_and_the_previous_key(teams):
     teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY", "new-key")
     teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_PREVIOUS_SECRET_KEY_CMD", "printf old-key")
-    context.serve("team_a")
+    process_team.serve("team_a")
     body = {"method": "airflow.jobs.job.Job._kill"}
 
     verified = {}

@@ -59,10 +59,10 @@ def token(key: str, filename: str) -> str:
 
 
 def test_a_token_signed_with_team_a_key_is_refused_by_team_b_log_server(teams_with_logs, monkeypatch, caplog):
-    from airflow.teams import context
+    from airflow.teams import process_team
     from airflow.utils.serve_logs import create_app
 
-    context.serve("team_b")  # as `triggerer --team team_b` / `celery worker --team`
+    process_team.serve("team_b")  # as `triggerer --team team_b` / `celery worker --team`
     monkeypatch.delenv(log_key_variable("team_a"))  # team_b's host holds only team_b's key
     monkeypatch.delenv("AIRFLOW__WEBSERVER__SECRET_KEY")
     client = create_app().test_client()
@@ -88,8 +88,8 @@ def test_the_webserver_fetches_a_teams_log_from_that_teams_log_server(teams_with
            if k not in ("AIRFLOW__WEBSERVER__SECRET_KEY", log_key_variable("team_b"))}
     script = (
         "import sys\n"
-        "from airflow.teams import context\n"
-        "context.serve('team_a')\n"
+        "from airflow.teams import process_team\n"
+        "process_team.serve('team_a')\n"
         "from werkzeug.serving import make_server\n"
         "from airflow.utils.serve_logs import create_app\n"
         "server = make_server('127.0.0.1', int(sys.argv[1]), create_app())\n"

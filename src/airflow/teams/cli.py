@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from airflow.teams import config, context, multi_team_enabled, paths
+from airflow.teams import config, multi_team_enabled, paths, process_team
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -75,7 +75,7 @@ def team_from_args(args: Namespace, component: str) -> str | None:
         configured.team(team)
     except config.UnknownTeamError as err:
         raise SystemExit(str(err))
-    context.serve(team)
+    process_team.serve(team)
     return team
 
 
@@ -205,8 +205,8 @@ def serve_team_of_dag(dag_id: str) -> None:
         raise SystemExit(f"DAG id {dag_id!r} has no team: in multi-team mode DAG ids are '<team>:<name>'.")
     try:
         config.load().team(team)
-        context.serve(team)
-    except (config.UnknownTeamError, context.ForeignTeamError) as err:
+        process_team.serve(team)
+    except (config.UnknownTeamError, process_team.ForeignTeamError) as err:
         raise SystemExit(str(err))
 
 

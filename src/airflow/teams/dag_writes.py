@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from sqlalchemy import event, inspect
 
-from airflow.teams import config, context, ids, multi_team_enabled
+from airflow.teams import config, ids, multi_team_enabled, process_team
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -72,7 +72,7 @@ def record_parsed(dag: DAG, dag_id: str, filepath: str) -> None:
 
 def _writing_team_problem(dag_id: str, teams: config.TeamsConfig) -> str | None:
     team = ids.team_of(dag_id)
-    serving = context.serving_team()
+    serving = process_team.serving_team()
     if serving is not None and team != serving:
         return f"DAG {dag_id!r} is not a DAG of team {serving!r}, the team this process serves"
     if team not in teams.teams:
@@ -186,7 +186,7 @@ def own_files(by_file: dict[str, Any]) -> dict[str, Any]:
     if not multi_team_enabled():
         return by_file
     teams = config.load()
-    serving = context.serving_team()
+    serving = process_team.serving_team()
     kept = {}
     for path, value in by_file.items():
         owner = teams.team_for_path(path)

@@ -33,7 +33,7 @@ import logging
 import os
 from urllib.parse import urlparse
 
-from airflow.teams import config, context, multi_team_enabled
+from airflow.teams import config, multi_team_enabled, process_team
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +136,13 @@ def prepare_command(args) -> None:
 
         team = ids.team_of(args.dag_id)
     if team in config.load().teams:
-        context.serve(team)
+        process_team.serve(team)
         check_client(team)
 
 
 def client_team() -> str:
     """Return the team whose internal API this process calls: the team it serves."""
-    team = context.serving_team()
+    team = process_team.serving_team()
     if team is None:
         raise config.TeamsConfigError(
             "Cannot call the internal API: in multi-team mode only a component of one team (started with "
@@ -173,21 +173,21 @@ def prepare_server(team: str | None) -> None:
 
 def process_name() -> str:
     """Return the name of this internal API's pid file: one per team."""
-    team = context.serving_team()
+    team = process_team.serving_team()
     return f"internal-api-{team}" if team else "internal-api"
 
 
 def serve_team_of_server() -> None:
     """Make the internal API app's process serve the team of ``internal-api --team`` (``create_app``)."""
     if team := os.environ.get(TEAM_ENV):
-        context.serve(team)
+        process_team.serve(team)
 
 
 def server_key() -> str | None:
     """Return the key that verified this call's token in ``refuse``: the team's own, never the global one."""
     from flask import g
 
-    return g.get("teams_verified_key") if context.serving_team() else None
+    return g.get("teams_verified_key") if process_team.serving_team() else None
 
 
 def deny(method: object, reason: str, team: str | None = None, obj: object = None) -> None:
@@ -195,7 +195,7 @@ def deny(method: object, reason: str, team: str | None = None, obj: object = Non
     from airflow.api_internal.endpoints.rpc_api_endpoint import initialize_method_map
     from airflow.stats import Stats
 
-    team = team or context.serving_team()
+    team = team or process_team.serving_team()
     method = str(method)[:200]  # it may come from the request
     # The metric's tag names only real methods: an unauthenticated caller must not grow its tag values.
     tag = method if method in initialize_method_map() else "unknown"
@@ -217,7 +217,7 @@ def refuse(authorization: str, body: object):
     multi-team mode an internal API that serves no team (the webserver's, ``[webserver]
     run_internal_api``) refuses every call.
     """
-    team = context.serving_team()
+    team = process_team.serving_team()
     if team is None and not per_team():
         return None
     from jwt import ExpiredSignatureError, ImmatureSignatureError, InvalidTokenError

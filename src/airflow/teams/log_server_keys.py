@@ -35,7 +35,7 @@ import logging
 import posixpath
 
 from airflow.configuration import conf
-from airflow.teams import context, ids, multi_team_enabled
+from airflow.teams import ids, multi_team_enabled, process_team
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def request_signer(signer, filename: str):
     if not multi_team_enabled():
         key = global_key()
     else:
-        file_team, serving = team_of_log_file(filename), context.serving_team()
+        file_team, serving = team_of_log_file(filename), process_team.serving_team()
         if serving is not None and file_team != serving:
             log.warning(
                 "Refusing log request for %s: this log server serves team %r, the file is %s.",

@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Iterator
 
 from airflow.exceptions import AirflowException
-from airflow.teams import config, context, dag_writes, ids, multi_team_enabled, paths, pools
+from airflow.teams import config, dag_writes, ids, multi_team_enabled, paths, pools, process_team
 
 if TYPE_CHECKING:
     from airflow.models.dag import DAG
@@ -101,7 +101,7 @@ def team_for_file(filepath: str, import_errors: dict[str, str]):
         owner = config.load().team_for_path(filepath)
     except config.TeamsConfigError as err:
         return _refuse(filepath, import_errors, str(err))
-    serving = context.serving_team()
+    serving = process_team.serving_team()
     if owner is None:
         folders = "; ".join(f"{t.name}: {', '.join(t.dags_folders)}" for t in config.load().teams.values())
         return _refuse(

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from sqlalchemy import case, delete, select
 
-from airflow.teams import config, context, ids, internal_api, tables
+from airflow.teams import config, ids, internal_api, process_team, tables
 from airflow.utils.types import AttributeRemoved
 
 if TYPE_CHECKING:
@@ -614,11 +614,11 @@ POLICIES: dict[str, Policy] = {
         "the trigger runs no task of another team", required=("trigger_id",)
     ),
     "airflow.models.trigger.Trigger.ids_for_triggerer": Policy(
-        "the triggerer job is the team's; only triggers of the team's tasks (teams.triggers)",
+        "the triggerer job is the team's; only triggers of the team's tasks (teams.trigger_rows)",
         required=("triggerer_id",),
     ),
     "airflow.models.trigger.Trigger.assign_unassigned": Policy(
-        "the triggerer job is the team's; only triggers of the team's tasks (teams.triggers)",
+        "the triggerer job is the team's; only triggers of the team's tasks (teams.trigger_rows)",
         required=("triggerer_id",),
     ),
 }
@@ -667,7 +667,7 @@ def _fit(handler: Callable, params: dict) -> None:
 
 def refuse(method: str, handler: Callable, params: Any):
     """Return a 403 response (logged and counted) if the call is outside the team's policy, else None."""
-    team = context.serving_team()
+    team = process_team.serving_team()
     if team is None:
         return None
     from flask import Response
@@ -691,7 +691,7 @@ def refuse(method: str, handler: Callable, params: Any):
 
 def call(method: str, handler: Callable, params: dict, session: Session) -> Any:
     """Run the method, as its policy says for a team's internal API (only the team's rows)."""
-    team = context.serving_team()
+    team = process_team.serving_team()
     policy = POLICIES.get(method) if team is not None else None
     if policy is None:
         return handler(**params, session=session)

@@ -32,7 +32,7 @@ import json
 from typing import TYPE_CHECKING
 
 from airflow.exceptions import AirflowException
-from airflow.teams import context, multi_team_enabled
+from airflow.teams import multi_team_enabled, process_team
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -55,7 +55,7 @@ def search_path(global_backends: list[BaseSecretsBackend]) -> list[BaseSecretsBa
     """Return the backends this process reads Connections and Variables from in multi-team mode."""
     from airflow.secrets.metastore import MetastoreBackend
 
-    team = context.serving_team()
+    team = process_team.serving_team()
     if team is not None:
         return _team_backends(team, *_team_backend_settings(team))
     return [backend for backend in global_backends if not isinstance(backend, MetastoreBackend)]

@@ -19,7 +19,7 @@
 Triggering across teams (AIP-67 'Dataset triggering access control'), by datasets and directly.
 
 Any team may produce events for any dataset. An event queues a consumer DAG only when the consumer
-may be triggered by the event's producing team(s) (:mod:`airflow.teams.access`); and when the
+may be triggered by the event's producing team(s) (:mod:`airflow.teams.trigger_permissions`); and when the
 scheduler creates a dataset-triggered run it attaches only events the DAG may consume, so queue rows
 written behind the manager's back neither trigger a run nor leak other teams' events into it.
 A process serving a team (a task of a TriggerDagRunOperator) triggers another team's DAG directly
@@ -35,7 +35,7 @@ import logging
 from typing import TYPE_CHECKING, Callable, Collection
 
 from airflow.exceptions import AirflowException
-from airflow.teams import access, ids, multi_team_enabled, tables
+from airflow.teams import ids, multi_team_enabled, tables, trigger_permissions
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -66,11 +66,11 @@ def record_source_teams(
         teams = [team] if team else []
     else:
         teams = sorted(set(source_teams or ()))
-        from airflow.teams import context
+        from airflow.teams import process_team
 
-        if (serving := context.serving_team()) is not None:
+        if (serving := process_team.serving_team()) is not None:
             if foreign := [team for team in teams if team != serving]:
-                raise context.ForeignTeamError(
+                raise process_team.ForeignTeamError(
                     f"This process serves team {serving!r}; it cannot record a dataset event as produced "
                     f"by team(s) {foreign!r}."
                 )
@@ -86,7 +86,7 @@ def producer_teams(event: DatasetEvent) -> list[str]:
 
 
 def _permitted(event: DatasetEvent, consumer: str, allow: list[str] | None, stage: str) -> bool:
-    decision = access.may_trigger(consumer, allow, producer_teams(event))
+    decision = trigger_permissions.may_trigger(consumer, allow, producer_teams(event))
     if not decision.allowed:
         _deny(event, consumer, decision.reason, stage)
     return decision.allowed
@@ -157,12 +157,14 @@ class TriggerDeniedError(AirflowException):
 
 def check_direct_trigger(dag_model: DagModel) -> None:
     """Refuse a trigger by a process of another team (e.g. a TriggerDagRunOperator task) unless allowed."""
-    from airflow.teams import context
+    from airflow.teams import process_team
 
-    caller = context.serving_team()
+    caller = process_team.serving_team()
     if caller is None or not multi_team_enabled():
         return
-    decision = access.may_trigger(dag_model.dag_id, dag_model.allow_triggering_by_teams, [caller])
+    decision = trigger_permissions.may_trigger(
+        dag_model.dag_id, dag_model.allow_triggering_by_teams, [caller]
+    )
     if not decision.allowed:
         _refuse(
             "direct",
@@ -183,7 +185,7 @@ def check_clear_through_marker(marker: TaskInstance, dag_id: str, session: Sessi
     if not multi_team_enabled() or ids.team_of(dag_id) == team:
         return
     allow = tables.allow_lists([dag_id], session)[dag_id]
-    decision = access.may_trigger(dag_id, allow, [team] if team else [])
+    decision = trigger_permissions.may_trigger(dag_id, allow, [team] if team else [])
     if not decision.allowed:
         _refuse(
             "clear",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import true
 
-from airflow.teams import context, ids
+from airflow.teams import ids, process_team
 
 if TYPE_CHECKING:
     from sqlalchemy.sql import ColumnElement
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 def of_this_process(dag_id_column) -> ColumnElement[bool]:
     """Return a filter on task instances' dag_id: the process's team's, or all for a team-less process."""
-    team = context.serving_team()
+    team = process_team.serving_team()
     if team is None:
         return true()
     return ids.sql_of_team(dag_id_column, team)
