@@ -291,15 +291,17 @@ def lint_trailers(subject: str, trailers: dict[str, str]) -> list[str]:
     return problems
 
 
-def own_paths(tree: Path, dist: Dist, start: str = BASE_TAG) -> list[str]:
-    """Every path below ``own_tree_at`` that a commit after ``start`` has and the sdist does not."""
+def own_paths(tree: Path, dist: Dist) -> tuple[list[str], set[str]]:
+    """The paths below ``own_tree_at`` the sdist does not have that a commit after ``base`` touched or that
+    HEAD has (deleted own files included), and those of them HEAD has."""
     if not dist.own_tree_at:
-        return []
+        return [], set()
     at = dist.own_tree_at
-    present = git_text(tree, "ls-tree", "-r", "--name-only", "-z", "HEAD", "--", at).split("\0")
-    touched = git_text(tree, "log", "--format=", "--name-only", "--no-renames", "-z", f"{start}..HEAD", "--", at)
-    candidates = {p.strip("\n") for p in (*present, *touched.split("\0")) if p.strip("\n")}
-    return sorted(candidates - set(_upstream_paths(tree, sorted(candidates))))
+    present = {p for p in git_text(tree, "ls-tree", "-r", "--name-only", "-z", "HEAD", "--", at).split("\0") if p}
+    touched = git_text(tree, "log", "--format=", "--name-only", "--no-renames", "-z", f"{BASE_TAG}..HEAD", "--", at)
+    candidates = present | {p.strip("\n") for p in touched.split("\0") if p.strip("\n")}
+    own = sorted(candidates - set(_upstream_paths(tree, sorted(candidates))))
+    return own, present.intersection(own)
 
 
 def _read_blobs(tree: Path, rev: str, paths: list[str]) -> dict[str, bytes]:
@@ -325,7 +327,7 @@ def export_tree(tree: Path, dist: Dist) -> Series:
         raise BreezeError(f"{tree}: HEAD does not descend from the {start} tag")
     if git_text(tree, "rev-list", "--merges", f"{start}..HEAD"):
         raise BreezeError(f"{tree}: merge commits cannot be exported; rebase them away")
-    own = own_paths(tree, dist)
+    own, present = own_paths(tree, dist)
     excluded = [f":(top,literal,exclude){path}" for path in own]
     patches: dict[str, bytes] = {}
     problems = []
@@ -344,7 +346,6 @@ def export_tree(tree: Path, dist: Dist) -> Series:
             patches[name] = data
     if problems:
         raise BreezeError(f"{tree}: cannot export:\n" + "\n".join(problems))
-    present = set(git_text(tree, "ls-tree", "-r", "--name-only", "-z", "HEAD", "--", *own).split("\0")) if own else set()
     return Series(patches, _read_blobs(tree, "HEAD", [path for path in own if path in present]))
 
 
