@@ -43,6 +43,10 @@ RULES = {
     "team separator": (r"\bSEPARATOR\b(?!!r\})", {"src/airflow/teams/ids.py": "the rule itself"}),
     # A team's variable name: airflow.teams.config.team_env_var / team_env_prefix.
     "team variable spelling": (r"AIRFLOW__\{", {"src/airflow/teams/config.py": "team_env_prefix itself"}),
+    # The team a process serves is set by process_team.serve_team_of_flag / serve_team_of_dag only.
+    "the team of a process": (r"(?<!def )\bserve\(|SERVED_TEAM_ENV", {
+        "src/airflow/teams/process_team.py": "the rule itself",
+    }),
 }
 
 

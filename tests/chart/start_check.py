@@ -42,11 +42,11 @@ def main() -> None:
         "executor": conf.get("core", "executor"),
         "sql_alchemy_conn": conf.get("database", "sql_alchemy_conn"),
         "serving": team,
-        "internal_api_server_team": os.environ.get(internal_api.TEAM_ENV),
+        "internal_api_server_team": os.environ.get(process_team.SERVED_TEAM_ENV),
     }
     if team is not None and args.subcommand != "internal-api":
         report["endpoint"] = internal_api.endpoint(team)
-        report["signing_key"] = internal_api.signing_key(team)
+        report["signing_key"] = internal_api.api_key(team)
     if args.subcommand == "internal-api":
         report["verifying_keys"] = internal_api.verifying_keys(team)
 

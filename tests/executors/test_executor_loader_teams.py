@@ -54,6 +54,42 @@ def test_the_default_executor_is_the_teams_first(teams, monkeypatch):
     assert ExecutorLoader.lookup_executor_name_by_str("LocalExecutor").alias == "b_local"
 
 
+def test_a_process_serving_no_team_names_the_team_or_gets_the_schedulers_default(teams):
+    # the scheduler (serving no team) asks for upstream's default executor only to send callbacks
+    assert ExecutorLoader.get_default_executor_name().alias == "a_small"
+    with pytest.raises(UnknownExecutorException, match="'b_local' of no team: .* this process serves none"):
+        ExecutorLoader.lookup_executor_name_by_str("b_local")  # no guess among the teams' executors
+    assert ExecutorLoader.lookup_executor_name_by_str("b_local", team_name="team_b").team_name == "team_b"
+
+
+def test_the_webserver_reads_a_tasks_executor_logs_through_its_teams_executor(teams):
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.log.file_task_handler import FileTaskHandler
+
+    handler = FileTaskHandler(base_log_folder="/tmp")
+    of_team_b = TaskInstance(EmptyOperator(task_id="t", dag=DAG("team_b:d", schedule=None)))
+    assert of_team_b.executor is None  # the team's default: not the first team's, as upstream's default is
+    assert handler._get_executor_get_task_log(of_team_b).__self__.team_name == "team_b"
+    of_team_a = TaskInstance(EmptyOperator(task_id="t", executor="a_big", dag=DAG("team_a:d", schedule=None)))
+    assert handler._get_executor_get_task_log(of_team_a).__self__.name.alias == "a_big"
+
+
+@pytest.mark.db_test
+def test_a_backfill_serves_its_dags_team(teams):
+    from airflow.cli import cli_parser
+    from airflow.cli.commands import dag_command
+
+    args = cli_parser.get_parser().parse_args(
+        ["dags", "backfill", "team_b:d", "--start-date", "2024-01-01", "--dry-run"]
+    )
+    dag = DAG("team_b:d", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
+    EmptyOperator(task_id="t", dag=dag)
+    dag_command.dag_backfill(args, dag=dag)
+
+    assert process_team.serving_team() == "team_b"  # so the backfill's executor is team_b's default
+    assert ExecutorLoader.get_default_executor_name().alias == "b_local"
+
+
 def test_a_process_serves_one_team_and_cannot_be_switched_to_another(monkeypatch):
     process_team.stop_serving()
     process_team.serve("team_a")

@@ -27,15 +27,15 @@ def test_a_team_signs_with_its_own_key_in_each_of_its_forms(teams):
     teams.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY", "a-key")
     teams.setenv("AIRFLOW__TEAM_B___CORE__INTERNAL_API_SECRET_KEY_CMD", "printf b-key-from-a-command")
 
-    assert internal_api.signing_key("team_a") == "a-key"
-    assert internal_api.signing_key("team_b") == "b-key-from-a-command"
+    assert internal_api.api_key("team_a") == "a-key"
+    assert internal_api.api_key("team_b") == "b-key-from-a-command"
 
 
 def test_a_team_without_its_own_key_or_url_does_not_fall_back_to_the_global_one(teams):
     with pytest.raises(TeamsConfigError, match=r"team 'team_a' has no \[core\] internal_api_secret_key of its own "
                                                 r"\(it signs the team's calls\). Set "
                                                 r"AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY or \[team_a=core\]"):
-        internal_api.signing_key("team_a")
+        internal_api.api_key("team_a")
     with pytest.raises(TeamsConfigError, match=r"team 'team_a' has no \[core\] internal_api_url of its own"):
         internal_api.endpoint("team_a")
 

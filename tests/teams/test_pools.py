@@ -17,7 +17,7 @@ TEAMS = {"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name"
     ("default_pool", None), ("shared", None), ("team_a:mine", None), ("team_b:theirs", "team_b"),
 ])
 def test_a_team_may_use_its_own_and_shared_pools(pool, owner):
-    assert pools.foreign_pool_owner("team_a", pool) == owner
+    assert pools.pool_owner_outside(pool, {"team_a"}) == owner
 
 
 def dag_of(team: str, **task_pools: str | None) -> DAG:

@@ -53,32 +53,6 @@ def at_command_start() -> None:
     refuse_metadata_db_secrets_commands()
 
 
-def team_from_args(args: Namespace, component: str) -> str | None:
-    """
-    Validate a component's ``--team`` and make it the process's team.
-
-    In multi-team mode the component must serve exactly one configured team; outside it ``--team``
-    is refused.
-    """
-    team = getattr(args, "team", None)
-    if not multi_team_enabled():
-        if team:
-            raise SystemExit(f"airflow {component} --team needs [core] multi_team = True.")
-        return None
-    configured = config.load()
-    if not team:
-        raise SystemExit(
-            f"In multi-team mode (`[core] multi_team = True`) every {component} serves one team: start it "
-            f"as `airflow {component} --team <team>`. Configured teams: {', '.join(configured.teams)}."
-        )
-    try:
-        configured.team(team)
-    except config.UnknownTeamError as err:
-        raise SystemExit(str(err))
-    process_team.serve(team)
-    return team
-
-
 def _executor_row(executor: config.ExecutorSpec) -> dict:
     return {
         "name": executor.name,
@@ -147,7 +121,7 @@ def dag_processor_directory(args: Namespace) -> str:
     from airflow import settings
     from airflow.utils.cli import process_subdir
 
-    team = team_from_args(args, "dag-processor")
+    team = process_team.serve_team_of_flag(args, "dag-processor")
     if team is None:
         return args.subdir
     from airflow.teams import tables
@@ -187,27 +161,6 @@ def check_scheduler_can_start() -> None:
     from airflow.teams import tables
 
     tables.check_migrated()
-
-
-def serve_team_of_dag(dag_id: str) -> None:
-    """
-    Make a command that runs a team's code (``airflow tasks run``, ``tasks test``, ...) serve its DAG's team.
-
-    Called once, at the start of the command. A process that already serves another team (a worker
-    started with ``--team``) refuses the DAG.
-    """
-    if not multi_team_enabled():
-        return
-    from airflow.teams import ids
-
-    team = ids.team_of(dag_id)
-    if team is None:
-        raise SystemExit(f"DAG id {dag_id!r} has no team: in multi-team mode DAG ids are '<team>:<name>'.")
-    try:
-        config.load().team(team)
-        process_team.serve(team)
-    except (config.UnknownTeamError, process_team.ForeignTeamError) as err:
-        raise SystemExit(str(err))
 
 
 # Connections/Variables commands that only read through the secrets backends keep working.

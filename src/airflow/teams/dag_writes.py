@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from sqlalchemy import event, inspect
 
-from airflow.teams import config, ids, multi_team_enabled, process_team
+from airflow.teams import config, ids, multi_team_enabled, paths, process_team
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -179,10 +179,20 @@ def _refusal(problem: str) -> str:
     return message
 
 
+def clears_only_team_files(path: str, team: str) -> bool:
+    """
+    Whether clearing the import errors of ``path`` stays within ``team``'s files.
+
+    Upstream clears the errors of every file whose name starts with the path (a zip file's inner
+    files), so a team's own folder (``/dags/sales``) would also clear another team's files
+    (``/dags/sales_eu/...``): only a path below one of the team's folders qualifies.
+    """
+    owner = config.load().team(team)
+    return owner.owns_path(path) and any(paths.below(path, folder) for folder in owner.dags_folders)
+
+
 def own_files(by_file: dict[str, Any]) -> dict[str, Any]:
     """Drop the files outside the DAG folders of the team this process serves (of every team if none)."""
-    from airflow.teams.parsing import clears_only_team_files
-
     if not multi_team_enabled():
         return by_file
     teams = config.load()

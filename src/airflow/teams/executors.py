@@ -23,19 +23,25 @@ whose ``team_name`` is its team. A task's ``executor=`` is looked up only among 
 executors: by name, else by class (core alias, class name or module path) when that is unambiguous.
 The loader constructs a team's executor with ``team_name`` and ``executor_conf`` (its
 :class:`~airflow.teams.config.TeamConf`) as constructor arguments.
+
+The team of a lookup is the one the caller names, else the team the process serves; it never falls
+back to another team. A process serving no team (the scheduler, the webserver) names the team of its
+row (``ids.team_of(dag_id)``); its one team-less use is upstream's "default executor", see
+``default_for``.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from airflow.exceptions import AirflowConfigException, UnknownExecutorException
-from airflow.teams import config
+from airflow.teams import config, ids, process_team
 
 if TYPE_CHECKING:
     from airflow.executors.base_executor import BaseExecutor
     from airflow.executors.executor_utils import ExecutorName
+    from airflow.models.taskinstance import TaskInstance
 
 # The executor loader's module-level caches, all derived from [core] executor.
 _LOADER_CACHES = (
@@ -77,8 +83,17 @@ def _matches(name: ExecutorName, wanted: str) -> bool:
     )
 
 
-def lookup(wanted: str, team_name: str, names: list[ExecutorName]) -> ExecutorName:
-    """Return the executor of ``team_name`` that ``wanted`` names (or its class, if unambiguous)."""
+def _team(team_name: str | None) -> str | None:
+    return team_name or process_team.serving_team()
+
+
+def lookup(wanted: str, team_name: str | None, names: list[ExecutorName]) -> ExecutorName:
+    """Return the executor of ``team_name`` (or of the served team) that ``wanted`` names (or its class)."""
+    if (team_name := _team(team_name)) is None:
+        raise UnknownExecutorException(
+            f"Executor {wanted!r} of no team: in multi-team mode every executor belongs to a team, and "
+            "this process serves none and named none."
+        )
     team_names = [name for name in names if name.team_name == team_name]
     if not team_names:
         raise UnknownExecutorException(f"Team {team_name!r} is not configured in [core] executor.")
@@ -104,7 +119,16 @@ def lookup(wanted: str, team_name: str, names: list[ExecutorName]) -> ExecutorNa
     )
 
 
-def default_for(team_name: str, names: list[ExecutorName]) -> ExecutorName:
+def default_for(team_name: str | None, names: list[ExecutorName]) -> ExecutorName:
+    """
+    Return the default (first) executor of ``team_name``, or of the team this process serves.
+
+    A process serving no team and naming none is the scheduler asking for upstream's "default executor"
+    (``Job.executor``), which it uses only to send callbacks to the database: the first configured
+    executor, whose team does not matter there.
+    """
+    if (team_name := _team(team_name)) is None:
+        return names[0]
     for name in names:
         if name.team_name == team_name:
             return name
@@ -149,6 +173,18 @@ def construct(executor_cls: type[BaseExecutor], name: ExecutorName) -> BaseExecu
     return executor_cls(team_name=name.team_name)
 
 
+def get_task_log_of(ti: TaskInstance) -> Callable:
+    """Return the ``get_task_log`` of the executor that ran ``ti``: one of its DAG's team, never another's."""
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    if (team := ids.team_of(ti.dag_id)) not in config.load().teams:
+        return lambda ti, try_number: ([], [])
+    try:
+        return ExecutorLoader.load_executor(ti.executor, team_name=team).get_task_log
+    except UnknownExecutorException:  # an executor removed since the task ran: no executor logs
+        return lambda ti, try_number: ([], [])
+
+
 def executor_conf_for_task(dag_id: str, executor: str | None = None) -> config.TeamConf | None:
     """
     Return the configuration of the executor that runs tasks of ``dag_id`` with ``executor=``.
@@ -157,7 +193,7 @@ def executor_conf_for_task(dag_id: str, executor: str | None = None) -> config.T
     a DAG without a team.
     """
     from airflow.executors.executor_loader import ExecutorLoader
-    from airflow.teams import ids, multi_team_enabled
+    from airflow.teams import multi_team_enabled
 
     if not multi_team_enabled() or (team := ids.team_of(dag_id)) is None:
         return None

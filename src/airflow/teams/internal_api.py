@@ -30,15 +30,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from urllib.parse import urlparse
 
 from airflow.teams import config, multi_team_enabled, process_team
 
 log = logging.getLogger(__name__)
 
-# How ``airflow internal-api --team`` tells its gunicorn workers (a new interpreter) their team.
-TEAM_ENV = "_AIRFLOW_TEAMS_INTERNAL_API_TEAM"
 DEFAULT_PATH = "/internal_api/v1/rpcapi"
 
 
@@ -59,7 +56,8 @@ def _missing(team: str, key: str, why: str) -> str:
     )
 
 
-def signing_key(team: str) -> str:
+def api_key(team: str) -> str:
+    """Return the team's internal API key: its components sign their calls with it, its server verifies them."""
     key = _team_option(team, "internal_api_secret_key")
     if not key:
         raise config.TeamsConfigError(_missing(team, "internal_api_secret_key", "it signs the team's calls"))
@@ -69,7 +67,7 @@ def signing_key(team: str) -> str:
 def verifying_keys(team: str) -> list[str]:
     """Return the keys a team's internal API accepts: its key, then its previous key while rotating."""
     previous = _team_option(team, "internal_api_previous_secret_key")
-    return [signing_key(team), *([previous] if previous else [])]
+    return [api_key(team), *([previous] if previous else [])]
 
 
 def check_keys_are_the_teams_own(team: str) -> None:
@@ -106,38 +104,37 @@ def endpoint(team: str) -> str:
 def check_client(team: str) -> None:
     """Stop an isolated component of ``team`` at start, with one line, if it cannot call its internal API."""
     try:
-        signing_key(team)
+        api_key(team)
         endpoint(team)
     except config.TeamsConfigError as err:
         raise SystemExit(str(err))
+
+
+# An isolated command's name, by its argparse subcommand.
+COMMANDS = {"worker": "celery worker"}
 
 
 def prepare_command(args) -> None:
     """
     Before a command runs: check ``internal-api --team``, and make an isolated command serve its team.
 
-    An isolated command must serve its team before its first call (the CLI's action log comes first):
-    the team of ``--team``, or of the DAG that ``tasks run`` runs; the command itself still checks it and
-    refuses what is wrong, with its own message. A team without its own internal API URL and key stops
-    the command here, with one line.
+    An isolated command must serve its team before its first call (the CLI's action log comes first),
+    so its team is set here, by the same functions the command calls: the team of ``--team``, or of the
+    DAG that ``tasks run`` runs. A team without its own internal API URL and key stops the command here,
+    with one line.
     """
     from airflow.api_internal.internal_api_call import InternalApiConfig
 
     if args.subcommand == "internal-api":
-        from airflow.teams.cli import team_from_args
-
-        prepare_server(team_from_args(args, "internal-api"))
+        check_server(process_team.serve_team_of_flag(args, "internal-api"))
         return
     if not (per_team() and InternalApiConfig.get_use_internal_api()):
         return
-    team = getattr(args, "team", None)
-    if team is None and getattr(args, "dag_id", None):
-        from airflow.teams import ids
-
-        team = ids.team_of(args.dag_id)
-    if team in config.load().teams:
-        process_team.serve(team)
-        check_client(team)
+    if hasattr(args, "team"):
+        team = process_team.serve_team_of_flag(args, COMMANDS.get(args.subcommand, args.subcommand))
+    else:
+        team = process_team.serve_team_of_dag(args.dag_id)
+    check_client(team)
 
 
 def client_team() -> str:
@@ -154,33 +151,26 @@ def client_team() -> str:
 def client_signing(method: str) -> tuple[str, dict[str, str]]:
     """Return the signing key and token claims of a call of the team this process serves."""
     team = client_team()
-    return signing_key(team), {"method": method, "team": team}
+    return api_key(team), {"method": method, "team": team}
 
 
 # ---- the server: airflow internal-api --team T ---------------------------------------------------
 
 
-def prepare_server(team: str | None) -> None:
-    """Check the team's key at start and pass the team to the gunicorn workers (``internal-api`` command)."""
+def check_server(team: str | None) -> None:
+    """Stop ``internal-api --team`` at start, with one line, if the team's key is not its own."""
     if team is None:
         return
     try:
         check_keys_are_the_teams_own(team)
     except config.TeamsConfigError as err:
         raise SystemExit(str(err))
-    os.environ[TEAM_ENV] = team
 
 
 def process_name() -> str:
     """Return the name of this internal API's pid file: one per team."""
     team = process_team.serving_team()
     return f"internal-api-{team}" if team else "internal-api"
-
-
-def serve_team_of_server() -> None:
-    """Make the internal API app's process serve the team of ``internal-api --team`` (``create_app``)."""
-    if team := os.environ.get(TEAM_ENV):
-        process_team.serve(team)
 
 
 def server_key() -> str | None:

@@ -124,18 +124,6 @@ def _refuse(filepath: str, import_errors: dict[str, str], message: str):
     return REFUSED
 
 
-def clears_only_team_files(path: str, team: str) -> bool:
-    """
-    Whether clearing the import errors of ``path`` stays within ``team``'s files.
-
-    Upstream clears the errors of every file whose name starts with the path (a zip file's inner
-    files), so a team's own folder (``/dags/sales``) would also clear another team's files
-    (``/dags/sales_eu/...``): only a path below one of the team's folders qualifies.
-    """
-    owner = config.load().team(team)
-    return owner.owns_path(path) and any(paths.below(path, folder) for folder in owner.dags_folders)
-
-
 def check_dag_belongs_to_file(dag: DAG, filepath: str) -> None:
     """Refuse a DAG found in a team's file that is not that team's (e.g. imported from another module)."""
     if not multi_team_enabled():

@@ -36,6 +36,8 @@ from airflow.exceptions import AirflowException
 from airflow.teams import config, ids, multi_team_enabled
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from sqlalchemy.orm import Session
 
     from airflow.models.dag import DAG
@@ -61,10 +63,10 @@ def validate_pool_name(pool: str) -> None:
     validate_key(name)
 
 
-def foreign_pool_owner(team: str | None, pool: str) -> str | None:
-    """Return the team that owns ``pool`` if it is not ``team`` (a task of ``team`` may not use it), else None."""
+def pool_owner_outside(pool: str, teams: Collection[str | None]) -> str | None:
+    """Return the team that owns ``pool`` if it is none of ``teams`` (who may then not use it), else None."""
     owner = ids.team_of(pool)
-    return owner if owner is not None and owner != team else None
+    return owner if owner is not None and owner not in teams else None
 
 
 def _rule(team: str | None) -> str:
@@ -91,7 +93,7 @@ def use_team_pools(dag: DAG, team: str | None) -> None:
     for task in dag.tasks:
         if default and task.pool == Pool.DEFAULT_POOL_NAME:
             task.pool = default
-        if owner := foreign_pool_owner(team, task.pool):
+        if owner := pool_owner_outside(task.pool, {team}):
             raise TeamPoolError(
                 f"Task {task.task_id!r} of DAG {dag.dag_id!r} (team {team!r}) may not use pool {task.pool!r} "
                 f"of team {owner!r}: {_rule(team)}."
@@ -103,7 +105,7 @@ def fail_task_in_foreign_pool(ti: TaskInstance, session: Session) -> bool:
     if not multi_team_enabled():
         return False
     team = ids.team_of(ti.dag_id)
-    owner = foreign_pool_owner(team, ti.pool)
+    owner = pool_owner_outside(ti.pool, {team})
     if owner is None:
         return False
     from airflow.stats import Stats

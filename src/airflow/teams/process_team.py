@@ -16,16 +16,26 @@
 # specific language governing permissions and limitations
 # under the License.
 """
-The team this process serves.
+The team this process serves: one scope, set once by each command, read through ``serving_team()``.
 
-A component serves one team when its command says so: ``--team T`` of a dag-processor, triggerer or
-Celery worker, or the DAG of the task that ``airflow tasks run`` executes. The command sets it once, at
+A component serves one team when its command says so: ``--team T`` of a dag-processor, triggerer,
+Celery worker or internal API (``serve_team_of_flag``), or the DAG whose code ``airflow tasks run``,
+``tasks test``, ``dags test`` or ``dags backfill`` runs (``serve_team_of_dag``). The command sets it at
 start; it cannot change afterwards, so nothing later in the process can make it serve another team.
+Processes it starts inherit it through the environment, however they start (fork, spawn, gunicorn,
+``exec``): a child of a team's process serves that team too.
 """
 
 from __future__ import annotations
 
-_serving_team: str | None = None
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+SERVED_TEAM_ENV = "_AIRFLOW_TEAMS_SERVED_TEAM"
+_serving_team: str | None = os.environ.get(SERVED_TEAM_ENV) or None
 
 
 class ForeignTeamError(Exception):
@@ -40,17 +50,68 @@ def serve(team: str) -> None:
             f"This process serves team {_serving_team!r}; it cannot serve team {team!r} as well."
         )
     _serving_team = team
+    os.environ[SERVED_TEAM_ENV] = team
 
 
 def stop_serving() -> None:
     """Serve no team again: for tests, which play several processes in one interpreter; no command calls it."""
     global _serving_team
     _serving_team = None
+    os.environ.pop(SERVED_TEAM_ENV, None)
 
 
 def serving_team() -> str | None:
     """Return the team this process serves, or None (a component shared by all teams)."""
     return _serving_team
+
+
+def serve_team_of_flag(args: Namespace, component: str) -> str | None:
+    """
+    Make a component serve the team of its ``--team``; exit with one line if that is wrong.
+
+    In multi-team mode the component must serve exactly one configured team; outside it ``--team``
+    is refused.
+    """
+    from airflow.teams import config, multi_team_enabled
+
+    team = getattr(args, "team", None)
+    if not multi_team_enabled():
+        if team:
+            raise SystemExit(f"airflow {component} --team needs [core] multi_team = True.")
+        return None
+    configured = config.load()
+    if not team:
+        raise SystemExit(
+            f"In multi-team mode (`[core] multi_team = True`) every {component} serves one team: start it "
+            f"as `airflow {component} --team <team>`. Configured teams: {', '.join(configured.teams)}."
+        )
+    try:
+        configured.team(team)
+        serve(team)
+    except (config.UnknownTeamError, ForeignTeamError) as err:
+        raise SystemExit(str(err))
+    return team
+
+
+def serve_team_of_dag(dag_id: str) -> str | None:
+    """
+    Make a command that runs a DAG's code serve the DAG's team; exit with one line if that is wrong.
+
+    A process that already serves another team (a worker started with ``--team``) refuses the DAG.
+    """
+    from airflow.teams import config, ids, multi_team_enabled
+
+    if not multi_team_enabled():
+        return None
+    team = ids.team_of(dag_id)
+    if team is None:
+        raise SystemExit(f"DAG id {dag_id!r} has no team: in multi-team mode DAG ids are '<team>:<name>'.")
+    try:
+        config.load().team(team)
+        serve(team)
+    except (config.UnknownTeamError, ForeignTeamError) as err:
+        raise SystemExit(str(err))
+    return team
 
 
 def refuse_foreign_dag(dag_id: str | None) -> None:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from sqlalchemy import case, delete, select
 
-from airflow.teams import config, ids, internal_api, process_team, tables
+from airflow.teams import config, dag_writes, ids, internal_api, process_team, tables
 from airflow.utils.types import AttributeRemoved
 
 if TYPE_CHECKING:
@@ -160,11 +160,9 @@ def _paths(team: str, values: Any, session: Session) -> None:
 
 def _files_below(team: str, values: Any, session: Session) -> None:
     """Check files whose import errors are cleared by prefix: each must be below a team folder."""
-    from airflow.teams.parsing import clears_only_team_files
-
     for value in _items(values):
         _path(team, value, session)
-        if not clears_only_team_files(value, team):
+        if not dag_writes.clears_only_team_files(value, team):
             raise Refused(
                 f"{value} is not a file below the DAG folders of team {team!r} (import errors are "
                 "cleared for every path that starts with it)",
@@ -211,7 +209,7 @@ def job_team(job_id: int, session: Session) -> str | None:
 
     if (known := _job_teams.get(job_id)) is not None:
         return known
-    team = tables.job_team(job_id, session)
+    team = tables.recorded_job_team(job_id, session)
     if team is None and (dag_id := session.scalar(select(Job.dag_id).where(Job.id == job_id))):
         team = ids.team_of(dag_id)
     if team is not None:
@@ -250,13 +248,13 @@ def _dag_run_id(team: str, value: Any, session: Session) -> None:
 
 def _pool(team: str, value: Any, session: Session) -> None:
     """Check a pool name: a team uses its own pools ('<team>:<name>') and shared ones, never another team's."""
-    from airflow.teams.pools import foreign_pool_owner
+    from airflow.teams.pools import pool_owner_outside
 
     if value is None:
         return
     if not isinstance(value, str):
         raise Refused(f"{type(value).__name__} is not a pool name", value)
-    if (owner := foreign_pool_owner(team, value)) is not None:
+    if (owner := pool_owner_outside(value, {team})) is not None:
         raise Refused(f"pool {value!r} is a pool of team {owner!r}, not of team {team!r}", value)
 
 

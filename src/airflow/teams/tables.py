@@ -214,7 +214,7 @@ def record_job_team(job_id: int, team: str, session: Session) -> None:
     session.execute(insert(job_team_table).values(job_id=job_id, team=team))
 
 
-def job_team(job_id: int, session: Session) -> str | None:
+def recorded_job_team(job_id: int, session: Session) -> str | None:
     """Return the team recorded for a job, or None."""
     return session.scalar(select(job_team_table.c.team).where(job_team_table.c.job_id == job_id))
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from flask_appbuilder.models.filters import BaseFilter
 
-from airflow.teams import ids, multi_team_enabled, paths
+from airflow.teams import ids, multi_team_enabled, paths, pools
 from airflow.teams.team_switcher import selected_team
 
 
@@ -205,8 +205,7 @@ def visible_pool_count(total: int, session) -> int:
 
 def _pool_team_not_the_users(name: str) -> str | None:
     teams = pool_teams()
-    team = ids.team_of(name)
-    return team if teams is not None and team is not None and team not in teams else None
+    return None if teams is None else pools.pool_owner_outside(name, teams)
 
 
 def refuse_invisible_pool(name: str) -> None:

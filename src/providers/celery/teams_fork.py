@@ -40,9 +40,9 @@ BROKER_RETRY_SECONDS = 5.0
 
 def serve_team_of_worker(args: Namespace) -> None:
     """Validate ``celery worker --team`` (required in multi-team mode) and make the worker serve that team."""
-    from airflow.teams.cli import team_from_args
+    from airflow.teams.process_team import serve_team_of_flag
 
-    team_from_args(args, "celery worker")
+    serve_team_of_flag(args, "celery worker")
 
 
 def waiting_for_broker(executor: CeleryExecutor) -> bool:

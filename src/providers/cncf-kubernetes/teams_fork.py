@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 def serve_team(args: Namespace, command: str) -> None:
     """Validate ``--team`` and make the command serve it: a DAG of another team is then refused."""
-    from airflow.teams.cli import team_from_args
+    from airflow.teams.process_team import serve_team_of_flag
 
-    team_from_args(args, command)
+    serve_team_of_flag(args, command)
 
 
 def executor_conf_for_task(dag_id: str, executor: str | None = None) -> Any:
