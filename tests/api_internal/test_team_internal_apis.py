@@ -893,3 +893,20 @@ def test_every_non_refused_method_serves_team_a_s_own_call_as_its_component_send
     assert {method for method, response in own.answers.items() if response.status_code != 200} == set(
         KNOWN_OWN_CALL_FAILURES)
     assert (team_b_state(deployment), team_a_victim_state(deployment)) == before  # all of it was cleaned up
+
+
+def test_team_a_s_internal_api_is_gunicorn_alone_and_logs_only_the_calls_it_refuses(deployment):
+    import psutil
+
+    master = psutil.Process(deployment.processes[deployment.internal_api("team_a")].pid)
+    assert "gunicorn" in " ".join(master.cmdline())  # the command became gunicorn: no monitor beside it
+    assert len(master.children()) == 1  # its one worker (--workers 1)
+    job_id = deployment_job_id(deployment, "team_a")
+    beat = deployment.scalar("SELECT latest_heartbeat FROM job WHERE id = :j", j=job_id)
+    deployment.wait_for(lambda: deployment.scalar("SELECT latest_heartbeat FROM job WHERE id = :j", j=job_id) > beat,
+                        "team_a's dag-processor heartbeat, through its internal API")
+
+    assert post(url(deployment, "team_a"), {"jsonrpc": "2.0", "method": "x", "params": {}}, "forged").status_code == 403
+    deployment.wait_for(lambda: 'rpcapi HTTP/1.1" 403' in deployment.log_of(deployment.internal_api("team_a")),
+                        "the refused call's access-log line")
+    assert 'rpcapi HTTP/1.1" 200' not in deployment.log_of(deployment.internal_api("team_a"))

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 from urllib.parse import urlparse
 
 from airflow.teams import config, multi_team_enabled, process_team
@@ -165,6 +167,25 @@ def check_server(team: str | None) -> None:
         check_keys_are_the_teams_own(team)
     except config.TeamsConfigError as err:
         raise SystemExit(str(err))
+
+
+def exec_gunicorn(gunicorn_command: list[str]) -> None:
+    """
+    Make the ``internal-api --team`` process gunicorn itself, instead of upstream's monitor beside it.
+
+    Upstream's command runs gunicorn as a child and keeps running only to watch it and to replace a
+    worker every 30 s (the webserver's way to load new plugins): one more process per team, and a new
+    worker with new database connections twice a minute. A team's internal API is gunicorn alone; its
+    access log has a line per refused or failed call only. Returns outside multi-team mode.
+    """
+    if process_team.serving_team() is None:
+        return
+    logger = ["--logger-class", "airflow.teams.internal_api_access_log.ProblemsOnlyLogger"]
+    command = [*gunicorn_command[:3], *logger, *gunicorn_command[3:]]  # python -m gunicorn <options> app
+    log.info("Team %s: the internal API runs as gunicorn (pid %s)", process_team.serving_team(), os.getpid())
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execv(command[0], command)
 
 
 def process_name() -> str:
