@@ -49,7 +49,8 @@ What is measured, per side, once the deployment is healthy and has settled (`--s
   fork-isolated    from each internal API's access log (its gunicorn access log is its stdout, in
                    logs/internal-api-<team>.log): `POST /internal_api/v1/rpcapi` calls per idle minute per
                    team, access-log lines per minute, and the RPC methods called. For the method names
-                   the launcher's environment gets GUNICORN_CMD_ARGS with an access-log format of
+                   the launcher's environment gets `[core] internal_api_access_log = all` (a line per
+                   call; the default logs refused calls only) and GUNICORN_CMD_ARGS with an access-log format of
                    gunicorn's default format plus the request's Authorization header (the JWT, whose
                    claims name the method and team); the number of lines is the same.
 
@@ -367,8 +368,9 @@ class ForkDeployment:
         self.home.mkdir(parents=True)
         self.home.chmod(0o755)  # PostgreSQL runs as nobody under root
         env = base_env() | {"BREEZE_ROOT": str(ROOT), "PYTHONUNBUFFERED": "1"}
-        if self.isolated:
+        if self.isolated:  # a line per call, to count them (a team's internal API logs refusals only)
             env["GUNICORN_CMD_ARGS"] = f"--access-logformat '{ACCESS_FORMAT}'"
+            env["AIRFLOW__CORE__INTERNAL_API_ACCESS_LOG"] = "all"
         args = ["--airflow-home", str(self.home), "--webserver-port", str(self.port),
                 "--dags-folder", str(self.dags), "--teams", ",".join(self.teams),
                 "--startup-timeout", str(self.timeout), "--stop-timeout", "30"]

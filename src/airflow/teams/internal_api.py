@@ -176,12 +176,17 @@ def exec_gunicorn(gunicorn_command: list[str]) -> None:
     Upstream's command runs gunicorn as a child and keeps running only to watch it and to replace a
     worker every 30 s (the webserver's way to load new plugins): one more process per team, and a new
     worker with new database connections twice a minute. A team's internal API is gunicorn alone; its
-    access log has a line per refused or failed call only. Returns outside multi-team mode.
+    access log has a line per refused or failed call only (``[core] internal_api_access_log``). Returns
+    outside multi-team mode.
     """
+    from airflow.configuration import conf
+
     if process_team.serving_team() is None:
         return
-    logger = ["--logger-class", "airflow.teams.internal_api_access_log.ProblemsOnlyLogger"]
-    command = [*gunicorn_command[:3], *logger, *gunicorn_command[3:]]  # python -m gunicorn <options> app
+    command = gunicorn_command
+    if conf.get("core", "internal_api_access_log", fallback="refused") != "all":
+        logger = ["--logger-class", "airflow.teams.internal_api_access_log.ProblemsOnlyLogger"]
+        command = [*command[:3], *logger, *command[3:]]  # python -m gunicorn <options> app
     log.info("Team %s: the internal API runs as gunicorn (pid %s)", process_team.serving_team(), os.getpid())
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
