@@ -1,0 +1,55 @@
+#
+# Licensed to the Apache Software Foundation (ASF) under one
+# or more contributor license agreements.  See the NOTICE file
+# distributed with this work for additional information
+# regarding copyright ownership.  The ASF licenses this file
+# to you under the Apache License, Version 2.0 (the
+# "License"); you may not use this file except in compliance
+# with the License.  You may obtain a copy of the License at
+#
+#   http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing,
+# software distributed under the License is distributed on an
+# "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY
+# KIND, either express or implied.  See the License for the
+# specific language governing permissions and limitations
+# under the License.
+"""
+Housekeeping a team's component does less often than every loop.
+
+Upstream's triggerer and dag-processor run their housekeeping queries in every loop, about once a
+second. With one triggerer and one dag-processor per team that is a query per team per second each
+(with database isolation, an internal API call each) while nothing happens. A team's component runs
+them at most every ``seconds``; a component of no team keeps upstream's pace.
+"""
+
+from __future__ import annotations
+
+import time
+
+from airflow.teams import process_team
+
+
+class AtMostEvery:
+    """Whether a housekeeping step is due: at most every ``seconds`` in a team's process, else always."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.done_at: float | None = None
+
+    def due(self) -> bool:
+        if process_team.serving_team() is None:
+            return True
+        now = time.monotonic()
+        if self.done_at is not None and now - self.done_at < self.seconds:
+            return False
+        self.done_at = now
+        return True
+
+
+# An unused trigger runs up to this much longer: its events change nothing (they update only the task
+# instances still deferred on it).
+CLEAN_UNUSED_TRIGGERS = AtMostEvery(30.0)
+# Warnings of DAGs that became inactive stay up to this much longer.
+PURGE_INACTIVE_DAG_WARNINGS = AtMostEvery(30.0)
