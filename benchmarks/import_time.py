@@ -113,8 +113,20 @@ def rel(path: Path) -> str:
         return str(path)
 
 
+class BenchError(Exception):
+    """An error (e.g. a deployment that does not become healthy) or an incorrect run: reported, exit status 1."""
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a (log) file, for an error message."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no {path})"
 
 
 # --------------------------------------------------------------------------------------------

@@ -95,19 +95,7 @@ RATIOS = (
 )
 
 
-class BenchError(Exception):
-    """An error or an incorrect run: reported, exit status 1."""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"(no {path})"
+BenchError, log, tail = common.BenchError, common.log, common.tail
 
 
 # ------------------------------------------------------------------------------------------------

@@ -114,19 +114,7 @@ FERNET_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
 API_AUTH_BACKENDS = "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session"
 
 
-class BenchError(Exception):
-    """An error (e.g. a deployment that does not become healthy): reported, exit status 1."""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"(no {path})"
+BenchError, log, tail = common.BenchError, common.log, common.tail
 
 
 def team_names(count: int) -> list[str]:

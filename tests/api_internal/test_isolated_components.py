@@ -137,7 +137,8 @@ def test_a_single_team_dag_processor_triggerer_and_local_tasks_work_without_data
 
 def test_team_dag_processors_and_tasks_work_without_database_credentials(make_deployment, postgres_server):
     # Each team's tasks get only their own team's variables (here a harmless option of each team).
-    deployment = make_deployment(local_executors("team_a", "team_b"), name="teams",
+    # core__internal_api_access_log: a line per call (a team's internal API logs refused calls only), counted below
+    deployment = make_deployment(local_executors("team_a", "team_b"), name="teams", core__internal_api_access_log="all",
                                  team_a___probe__marker="a", team_b___probe__marker="b")
     deployment.write_dag("team_a", "author.py", AUTHOR_DAG.format(dag_id="author", port=postgres_server.port))
     deployment.write_dag("team_a", "claims_b.py", CLAIMS_OTHER_TEAM)

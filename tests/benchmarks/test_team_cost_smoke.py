@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "team_cost.py"
-COMMON_ROLES = {"scheduler", "webserver", "dag-processor", "triggerer", "local-executor", "serve-logs", "postgres"}
+COMMON_ROLES = {"scheduler", "webserver", "dag-processor", "triggerer", "serve-logs", "postgres"}
 
 
 def test_team_cost_smallest_run(tmp_path: Path) -> None:
@@ -46,7 +46,9 @@ def test_team_cost_smallest_run(tmp_path: Path) -> None:
         assert r["process_detail"] and all(d["role"] for d in r["process_detail"])
 
     isolated = sides["fork-isolated"]
-    assert isolated["roles"]["internal-api"]["processes"] >= 3  # CLI monitor, gunicorn master, workers
+    assert isolated["roles"]["internal-api"]["processes"] >= 2  # gunicorn master and workers (no CLI monitor)
+    # an idle team's LocalExecutor has no process; vanilla's starts parallelism workers and a manager
+    assert "local-executor" not in isolated["roles"] and sides["vanilla"]["roles"]["local-executor"]["processes"] > 1
     assert "launcher" in isolated["roles"] and "internal-api" not in sides["vanilla"]["roles"]
     api = isolated["internal_api"]["team_01"]
     # An idle team's dag-processor and triggerer call their internal API (heartbeats at least).

@@ -242,6 +242,19 @@ TEAM_DAGS = {
 }
 
 
+def internal_api_call(url: str, key: str, team: str) -> requests.Response:
+    """A harmless call (what each dag-processor calls every 30 s) to a team's internal API, signed with ``key``."""
+    import jwt
+
+    method = "airflow.models.dagwarning.DagWarning.purge_inactive_dag_warnings"
+    now = int(time.time())
+    token = jwt.encode({"aud": "api", "iat": now, "nbf": now, "exp": now + 30, "method": method, "team": team},
+                       key, algorithm="HS512")
+    body = {"jsonrpc": "2.0", "method": method, "params": {"__var": {}, "__type": "dict"}}
+    return requests.post(f"{url}/internal_api/v1/rpcapi", json=body, timeout=30,
+                         headers={"Authorization": token, "Accept": "application/json"})
+
+
 def listed_dags(airflow: Launcher, user: str | None = None) -> list[str]:
     response = airflow.api("GET", "/dags", user)
     assert response.status_code == 200, response.text
@@ -288,16 +301,24 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
     # The team components hold no database credentials (PostgreSQL's password is not in their environment)
     # and only their own team's internal API URL and key, and secrets backend.
     password = (airflow.home / "postgres.password").read_text().strip()
+    environments = {}
     for team, other in (("team_a", "team_b"), ("team_b", "team_a")):
-        for component in (f"dag-processor-{team}", f"triggerer-{team}", f"internal-api-{team}"):
+        for component in (f"dag-processor-{team}", f"triggerer-{team}"):
             variables = Path(f"/proc/{state['groups'][component]}/environ").read_bytes().split(b"\0")
-            names = {variable.split(b"=")[0].decode() for variable in variables}
+            environments[component] = dict(v.decode().split("=", 1) for v in variables if b"=" in v)
+            names = set(environments[component])
             assert f"AIRFLOW__{team.upper()}___CORE__INTERNAL_API_SECRET_KEY" in names, component
             assert f"AIRFLOW__{team.upper()}___SECRETS__BACKEND" in names, component
             assert not [name for name in names if name.startswith(f"AIRFLOW__{other.upper()}___")], component
-            if not component.startswith("internal-api"):
-                assert b"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=none://" in variables, component
-                assert password.encode() not in b"\0".join(variables), component
+            assert b"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=none://" in variables, component
+            assert password.encode() not in b"\0".join(variables), component
+    # A team's internal API is gunicorn, whose process title overwrites /proc/<pid>/environ: that it holds
+    # its own team's key and not the other's is asked by calls signed with each.
+    for team, other in (("team_a", "team_b"), ("team_b", "team_a")):
+        url = environments[f"dag-processor-{team}"][f"AIRFLOW__{team.upper()}___CORE__INTERNAL_API_URL"]
+        for signer, expected in ((team, 200), (other, 403)):
+            key = environments[f"dag-processor-{signer}"][f"AIRFLOW__{signer.upper()}___CORE__INTERNAL_API_SECRET_KEY"]
+            assert internal_api_call(url, key, team).status_code == expected, (team, signer)
 
     # Each team's folder got its examples; the admin (team:*) sees every team's DAGs, a team's user only its own.
     assert sorted(path.name for path in (team_dags / "team_a").iterdir()) == [
