@@ -95,7 +95,7 @@ RATIOS = (
 )
 
 
-BenchError, log, tail = common.BenchError, common.log, common.tail
+from import_time import BenchError, log, tail  # noqa: E402  (shared with the other benchmarks)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -244,12 +244,11 @@ TEAM_DAGS = {
 
 def internal_api_call(url: str, key: str, team: str) -> requests.Response:
     """A harmless call (what each dag-processor calls every 30 s) to a team's internal API, signed with ``key``."""
-    import jwt
+    from airflow.utils.jwt_signer import JWTSigner  # what the components sign with
 
     method = "airflow.models.dagwarning.DagWarning.purge_inactive_dag_warnings"
-    now = int(time.time())
-    token = jwt.encode({"aud": "api", "iat": now, "nbf": now, "exp": now + 30, "method": method, "team": team},
-                       key, algorithm="HS512")
+    token = JWTSigner(key, expiration_time_in_seconds=30, audience="api").generate_signed_token(
+        {"method": method, "team": team})
     body = {"jsonrpc": "2.0", "method": method, "params": {"__var": {}, "__type": "dict"}}
     return requests.post(f"{url}/internal_api/v1/rpcapi", json=body, timeout=30,
                          headers={"Authorization": token, "Accept": "application/json"})

@@ -32,6 +32,7 @@ row (``ids.team_of(dag_id)``); its one team-less use is upstream's "default exec
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import TYPE_CHECKING, Callable
 
@@ -177,12 +178,10 @@ def get_task_log_of(ti: TaskInstance) -> Callable:
     """Return the ``get_task_log`` of the executor that ran ``ti``: one of its DAG's team, never another's."""
     from airflow.executors.executor_loader import ExecutorLoader
 
-    if (team := ids.team_of(ti.dag_id)) not in config.load().teams:
-        return lambda ti, try_number: ([], [])
-    try:
-        return ExecutorLoader.load_executor(ti.executor, team_name=team).get_task_log
-    except UnknownExecutorException:  # an executor removed since the task ran: no executor logs
-        return lambda ti, try_number: ([], [])
+    if (team := ids.team_of(ti.dag_id)) in config.load().teams:
+        with contextlib.suppress(UnknownExecutorException):  # an executor removed since the task ran
+            return ExecutorLoader.load_executor(ti.executor, team_name=team).get_task_log
+    return lambda ti, try_number: ([], [])  # no executor logs
 
 
 def executor_conf_for_task(dag_id: str, executor: str | None = None) -> config.TeamConf | None:

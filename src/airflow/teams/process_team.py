@@ -79,18 +79,12 @@ def serve_team_of_flag(args: Namespace, component: str) -> str | None:
         if team:
             raise SystemExit(f"airflow {component} --team needs [core] multi_team = True.")
         return None
-    configured = config.load()
     if not team:
         raise SystemExit(
             f"In multi-team mode (`[core] multi_team = True`) every {component} serves one team: start it "
-            f"as `airflow {component} --team <team>`. Configured teams: {', '.join(configured.teams)}."
+            f"as `airflow {component} --team <team>`. Configured teams: {', '.join(config.load().teams)}."
         )
-    try:
-        configured.team(team)
-        serve(team)
-    except (config.UnknownTeamError, ForeignTeamError) as err:
-        raise SystemExit(str(err))
-    return team
+    return _serve_configured(team)
 
 
 def serve_team_of_dag(dag_id: str) -> str | None:
@@ -99,13 +93,20 @@ def serve_team_of_dag(dag_id: str) -> str | None:
 
     A process that already serves another team (a worker started with ``--team``) refuses the DAG.
     """
-    from airflow.teams import config, ids, multi_team_enabled
+    from airflow.teams import ids, multi_team_enabled
 
     if not multi_team_enabled():
         return None
     team = ids.team_of(dag_id)
     if team is None:
         raise SystemExit(f"DAG id {dag_id!r} has no team: in multi-team mode DAG ids are '<team>:<name>'.")
+    return _serve_configured(team)
+
+
+def _serve_configured(team: str) -> str:
+    """Serve ``team`` if it is configured and this process serves no other; else exit with one line."""
+    from airflow.teams import config
+
     try:
         config.load().team(team)
         serve(team)
