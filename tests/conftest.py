@@ -90,6 +90,9 @@ def _sqlite_db_created() -> None:
     db.resetdb()
 
 
+_SESSION_MODEL_OF_PROCESS: list = []  # keeps the one mapped flask-session model alive
+
+
 @pytest.fixture(scope="module")
 def own_session_interface(_sqlite_db_created):
     """A module's in-process webserver apps get a database session interface of their own, restored afterwards.
@@ -126,6 +129,8 @@ def own_session_interface(_sqlite_db_created):
                        cached.get("_original_create_session_model", flask_session_sqlalchemy.create_session_model))
             init_session._patch_flask_session_create_session_model()
         yield
+        if mapped is None:  # the registry holds mappers weakly: a collected model would leave its table behind
+            _SESSION_MODEL_OF_PROCESS.extend(m.class_ for m in Model.registry.mappers if m.local_table.name == "session")
 
 
 @pytest.fixture(autouse=True)
