@@ -800,6 +800,9 @@ def test_every_non_refused_method_serves_team_a_s_own_call_as_its_component_send
                 health_check_threshold=30)  # [triggerer] default_capacity, triggerer_health_check_threshold
         # only the trigger of its own run (team_a:victim's is held by team_a's triggerer), if it was first
         assert set(own.run("airflow.models.trigger.Trigger.ids_for_triggerer", triggerer_id=triggerer.id)) <= {first}
+        # a team's triggerer does both in one call (patch teams-triggerer-one-call-per-loop)
+        assert set(own.run("airflow.teams.trigger_loading.assign_and_list", triggerer_id=triggerer.id, capacity=1000,
+                           health_check_threshold=30)) <= {first}
         # (the answer's keys are strings: the serialization's dict keys are)
         assert set(own.run("airflow.models.trigger.Trigger.bulk_fetch", ids={first})) == {str(first)}
         own.run("airflow.models.trigger.Trigger.submit_event", trigger_id=first, event=TriggerEvent(own.moment))
@@ -895,12 +898,13 @@ def test_every_non_refused_method_serves_team_a_s_own_call_as_its_component_send
     assert (team_b_state(deployment), team_a_victim_state(deployment)) == before  # all of it was cleaned up
 
 
-def test_team_a_s_internal_api_is_gunicorn_alone_and_logs_only_the_calls_it_refuses(deployment):
+def test_team_a_s_internal_api_is_gunicorn_alone_with_a_threaded_worker_and_logs_only_the_calls_it_refuses(deployment):
     import psutil
 
     master = psutil.Process(deployment.processes[deployment.internal_api("team_a")].pid)
     assert "gunicorn" in " ".join(master.cmdline())  # the command became gunicorn: no monitor beside it
     assert len(master.children()) == 1  # its one worker (--workers 1)
+    assert "Using worker: gthread" in deployment.log_of(deployment.internal_api("team_a"))  # of 4 threads
     job_id = deployment_job_id(deployment, "team_a")
     beat = deployment.scalar("SELECT latest_heartbeat FROM job WHERE id = :j", j=job_id)
     deployment.wait_for(lambda: deployment.scalar("SELECT latest_heartbeat FROM job WHERE id = :j", j=job_id) > beat,

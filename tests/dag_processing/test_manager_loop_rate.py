@@ -1,6 +1,7 @@
 """An idle dag-processor loops once a second (patch ``dag-processor-loop-waits-once-a-second``). Upstream
 2.11.2 measured a loop from before its wait, so the wait counted as the loop's work and every second loop
-did not wait at all: two loops, and their database queries (internal API calls when isolated), a second."""
+did not wait at all: two loops, and their database queries (internal API calls when isolated), a second.
+A team's dag-processor loops every 5 s (patch ``teams-dag-processor-idle-loop``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import time
 from datetime import timedelta
 from types import SimpleNamespace
 
+import pytest
+
 from airflow.dag_processing import manager as manager_module
 from airflow.dag_processing.manager import DagFileProcessorManager
+from airflow.teams import process_team
 
 
-def test_an_idle_loop_waits_about_a_second_every_time(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("team", "loop_seconds"), [(None, 1.0), ("team_a", 5.0)])
+def test_an_idle_loop_waits_its_whole_loop_every_time(tmp_path, monkeypatch, team, loop_seconds):
+    if team is not None:
+        process_team.serve(team)
     clock = SimpleNamespace(now=100.0)
     waits: list[float] = []
 
@@ -41,4 +48,4 @@ def test_an_idle_loop_waits_about_a_second_every_time(tmp_path, monkeypatch):
     manager._run_parsing_loop()
 
     assert waits[0] == 0.0  # the first loop starts at once
-    assert waits[1:] == [1.0] * 5  # upstream: 1.0, 0.0, 1.0, 0.0, 1.0
+    assert waits[1:] == [loop_seconds] * 5  # upstream: 1.0, 0.0, 1.0, 0.0, 1.0

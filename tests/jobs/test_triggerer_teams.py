@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import psutil
 import pytest
+import requests
 
+from airflow.utils.jwt_signer import JWTSigner
 from teams_breeze.services import free_port
 from tests.test_utils.deployment import local_executors
 
@@ -20,15 +23,23 @@ DEFERRING_DAG = """
 """
 
 
-def start_triggerer(deployment, team: str) -> int:
+def start_triggerer(deployment, team: str, log_server_port: int | None = None) -> int:
     known = {row[0] for row in deployment.rows("SELECT id FROM job WHERE job_type = 'TriggererJob'")}
     deployment.start(f"triggerer-{team}", "triggerer", "--team", team,
-                     env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
+                     env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_server_port or free_port())})
     new = deployment.wait_for(
         lambda: {row[0] for row in deployment.rows("SELECT id FROM job WHERE job_type = 'TriggererJob'")} - known,
         f"the triggerer of {team}",
     )
     return new.pop()
+
+
+def get_log(port: int, filename: str, key: str | None) -> requests.Response:
+    headers = {}
+    if key is not None:
+        signer = JWTSigner(secret_key=key, expiration_time_in_seconds=30, audience="task-instance-logs")
+        headers["Authorization"] = signer.generate_signed_token({"filename": filename})
+    return requests.get(f"http://127.0.0.1:{port}/log/{filename}", headers=headers, timeout=30)
 
 
 def trigger_of(deployment, dag_id: str):
@@ -62,12 +73,24 @@ def test_each_team_triggerer_runs_only_its_teams_triggers(make_deployment):
     assert "team_a:waits" not in deployment.log_of("triggerer-team_b")
     assert "team_b:waits" in deployment.log_of("triggerer-team_b")
 
-    triggerer_a = start_triggerer(deployment, "team_a")
+    log_server_port = free_port()
+    triggerer_a = start_triggerer(deployment, "team_a", log_server_port)
 
     assert deployment.wait_for_dag_run("team_a:waits") == "success"
     assert triggerer_a != triggerer_b
     assert "team_a:waits" in deployment.log_of("triggerer-team_a")
     assert "team_b:waits" not in deployment.log_of("triggerer-team_a")
+
+    # Team A's triggerer serves its trigger logs itself, from a thread: no log-server processes beside it.
+    assert psutil.Process(deployment.processes["triggerer-team_a"].pid).children() == []
+    assert f"Team team_a: the triggerer serves its logs on port {log_server_port}" in deployment.log_of(
+        "triggerer-team_a")
+    logs = deployment.home / "logs"
+    [trigger_log] = [path.relative_to(logs).as_posix() for path in logs.rglob(f"*.trigger.{triggerer_a}.log")]
+    served = get_log(log_server_port, trigger_log, deployment.env["AIRFLOW__WEBSERVER__SECRET_KEY"])
+    assert served.status_code == 200 and served.content == (logs / trigger_log).read_bytes() != b""
+    assert get_log(log_server_port, trigger_log, key=None).status_code == 403
+    assert get_log(log_server_port, trigger_log, key="not-the-key").status_code == 403
 
 
 def test_triggerer_needs_a_known_team_in_multi_team_mode(make_deployment):

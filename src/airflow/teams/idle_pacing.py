@@ -53,3 +53,14 @@ class AtMostEvery:
 CLEAN_UNUSED_TRIGGERS = AtMostEvery(30.0)
 # Warnings of DAGs that became inactive stay up to this much longer.
 PURGE_INACTIVE_DAG_WARNINGS = AtMostEvery(30.0)
+
+
+# A team's idle dag-processor loops this often (upstream: every second). Its loop still wakes when a
+# parsing process finishes; callbacks, parsing requests from the UI and files due for parsing wait up to
+# this long, and each loop is one internal API call per poll with database isolation.
+TEAM_DAG_PROCESSOR_LOOP_SECONDS = 5.0
+
+
+def dag_processor_loop_seconds() -> float:
+    """Return how long a dag-processor's idle loop lasts: 5 s in a team's process, upstream's 1 s else."""
+    return TEAM_DAG_PROCESSOR_LOOP_SECONDS if process_team.serving_team() is not None else 1.0

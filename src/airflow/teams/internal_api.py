@@ -176,21 +176,34 @@ def exec_gunicorn(gunicorn_command: list[str]) -> None:
     Upstream's command runs gunicorn as a child and keeps running only to watch it and to replace a
     worker every 30 s (the webserver's way to load new plugins): one more process per team, and a new
     worker with new database connections twice a minute. A team's internal API is gunicorn alone; its
-    access log has a line per refused or failed call only (``[core] internal_api_access_log``). Returns
-    outside multi-team mode.
+    access log has a line per refused or failed call only (``[core] internal_api_access_log``); its sync
+    workers are gthread workers (``[core] internal_api_threads``), so one worker serves the whole team.
+    Returns outside multi-team mode.
     """
     from airflow.configuration import conf
 
     if process_team.serving_team() is None:
         return
-    command = gunicorn_command
+    options = []
     if conf.get("core", "internal_api_access_log", fallback="refused") != "all":
-        logger = ["--logger-class", "airflow.teams.internal_api_access_log.ProblemsOnlyLogger"]
-        command = [*command[:3], *logger, *command[3:]]  # python -m gunicorn <options> app
+        options += ["--logger-class", "airflow.teams.internal_api_access_log.ProblemsOnlyLogger"]
+    if _option(gunicorn_command, "--worker-class") == "sync":
+        options += [
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(conf.getint("core", "internal_api_threads")),
+        ]
+    command = [*gunicorn_command[:-1], *options, gunicorn_command[-1]]  # python -m gunicorn <options> app
     log.info("Team %s: the internal API runs as gunicorn (pid %s)", process_team.serving_team(), os.getpid())
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os.execv(command[0], command)
+
+
+def _option(command: list[str], name: str) -> str | None:
+    """Return the value of an option of a command line (``--name value``), or None."""
+    return command[command.index(name) + 1] if name in command else None
 
 
 def process_name() -> str:

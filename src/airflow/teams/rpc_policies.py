@@ -619,6 +619,10 @@ POLICIES: dict[str, Policy] = {
         "the triggerer job is the team's; only triggers of the team's tasks (teams.trigger_rows)",
         required=("triggerer_id",),
     ),
+    "airflow.teams.trigger_loading.assign_and_list": Policy(
+        "the triggerer job is the team's; only triggers of the team's tasks (teams.trigger_rows)",
+        required=("triggerer_id",),
+    ),
 }
 
 

@@ -640,7 +640,7 @@ class Launcher:
         commands: dict[str, tuple[list[str], dict[str, str]]] = {}
         for team, port in self.internal_api_ports.items():
             commands[internal_api_name(team)] = (
-                ["internal-api", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "2",
+                ["internal-api", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "1",
                  *(["--team", team] if team else [])],
                 {},
             )

@@ -1,0 +1,66 @@
+"""A team's triggerer takes its triggers with one internal API call per loop (patch
+teams-triggerer-one-call-per-loop); a triggerer of no team keeps upstream's two calls."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from airflow.api_internal.internal_api_call import InternalApiConfig
+from airflow.jobs.triggerer_job_runner import TriggererJobRunner
+from airflow.models.trigger import Trigger
+from airflow.serialization.serialized_objects import BaseSerialization
+from airflow.teams import process_team
+
+
+class Runner:
+    """What load_triggers uses of a TriggererJobRunner."""
+
+    def __init__(self):
+        self.job = SimpleNamespace(id=42)
+        self.capacity, self.health_check_threshold = 1000, 30.0
+        self.trigger_runner = SimpleNamespace(update_triggers=lambda ids: self.loaded.append(ids))
+        self.loaded: list[set[int]] = []
+
+
+@pytest.fixture
+def calls(multi_team, monkeypatch):
+    """The internal API calls this process makes, each answered with the trigger ids [7, 8]."""
+    multi_team({"team_a": [{"name": "a", "class": "LocalExecutor"}]})
+    monkeypatch.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL", "http://team-a:9080")
+    monkeypatch.setenv("AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY", "team-a-key")
+    monkeypatch.setattr(InternalApiConfig, "_use_internal_api", True)
+    made = []
+
+    def post(url, data, headers, timeout):
+        made.append((url, json.loads(data)["method"]))
+        answer = BaseSerialization.serialize([7, 8] if "assign" in made[-1][1] or "ids" in made[-1][1] else None)
+        return SimpleNamespace(status_code=200, content=json.dumps(answer).encode())
+
+    monkeypatch.setattr(requests, "post", post)
+    return made
+
+
+def test_a_teams_triggerer_loads_its_triggers_with_one_call(calls):
+    process_team.serve("team_a")
+    runner = Runner()
+
+    TriggererJobRunner.load_triggers(runner)
+
+    assert calls == [("http://team-a:9080/internal_api/v1/rpcapi", "airflow.teams.trigger_loading.assign_and_list")]
+    assert runner.loaded == [{7, 8}]
+
+
+def test_a_triggerer_of_no_team_keeps_upstreams_two_queries(monkeypatch):
+    made = []
+    monkeypatch.setattr(Trigger, "assign_unassigned", lambda *args: made.append(("assign", *args)))
+    monkeypatch.setattr(Trigger, "ids_for_triggerer", lambda *args: made.append(("ids", *args)) or [3])
+    runner = Runner()
+
+    TriggererJobRunner.load_triggers(runner)
+
+    assert made == [("assign", 42, 1000, 30.0), ("ids", 42)]
+    assert runner.loaded == [{3}]
