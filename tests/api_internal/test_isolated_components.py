@@ -37,6 +37,9 @@ AUTHOR_DAG = """
         print("database setting is the isolation marker:", conf.get("database", "sql_alchemy_conn") == "none://")
         print("variables naming postgresql:", [key for key, value in os.environ.items() if "postgresql" in value])
         print("teams of the team variables:", sorted({{key.split("___")[0] for key in os.environ if "___" in key}}))
+        import psutil
+        print("started by a task fork server:",
+              any("airflow task fork server" in " ".join(p.cmdline()) for p in psutil.Process().parents()))
         try:
             psycopg2.connect(host="127.0.0.1", port={port}, user="postgres", dbname="postgres", connect_timeout=5)
         except psycopg2.OperationalError as err:
@@ -121,6 +124,7 @@ def test_a_single_team_dag_processor_triggerer_and_local_tasks_work_without_data
     assert "DB isolation mode. Using internal_api when running dag-processor" in deployment.log_of("dag-processor")
     assert "DB isolation mode. Using internal_api when running triggerer" in deployment.log_of("triggerer")
     run_and_check_the_author_dag(deployment, postgres_server, "author")
+    assert "started by a task fork server: False" in deployment.task_logs("author", "probe")  # a new interpreter
     # The sensor only finishes through its trigger: the isolated triggerer ran it and submitted the event.
     deployment.airflow("dags", "trigger", "deferred")
     assert deployment.wait_for_dag_run("deferred") == "success"
@@ -159,3 +163,5 @@ def test_team_dag_processors_and_tasks_work_without_database_credentials(make_de
     run_and_check_the_author_dag(deployment, postgres_server, "team_a:author")
     probe_log = deployment.task_logs("team_a:author", "probe")
     assert "teams of the team variables: ['AIRFLOW__TEAM_A']" in probe_log
+    # A team's LocalExecutor worker forks its isolated tasks from its task fork server (teams.task_fork_server).
+    assert "started by a task fork server: True" in probe_log

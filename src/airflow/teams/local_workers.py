@@ -22,7 +22,9 @@ Upstream's LocalExecutor with ``parallelism`` N starts N worker processes and a 
 process when the scheduler starts, and keeps them while nothing runs: with one LocalExecutor per team
 that is N + 1 idle processes per team. A team's LocalExecutor keeps the same queue semantics (a worker
 takes tasks from a queue, at most ``parallelism`` run at once) but without the manager process, with
-no worker while no task waits, and a worker leaves after ``IDLE_SECONDS`` without a task.
+no worker while no task waits, and a worker leaves after ``IDLE_SECONDS`` without a task. With database
+isolation a worker runs its tasks in forks of its task fork server (``teams.task_fork_server``), not in
+a new interpreter each.
 """
 
 from __future__ import annotations
@@ -32,9 +34,14 @@ from contextlib import suppress
 from queue import Empty
 from typing import TYPE_CHECKING, Any
 
+from airflow.api_internal import isolation
+from airflow.executors.base_executor import BaseExecutor
 from airflow.executors.local_executor import QueuedLocalWorker
+from airflow.teams.task_fork_server import ForkServerClient
+from airflow.utils.state import TaskInstanceState
 
 if TYPE_CHECKING:
+    from airflow.executors.base_executor import CommandType
     from airflow.executors.local_executor import LocalExecutor
     from airflow.models.taskinstance import TaskInstanceKey
 
@@ -48,19 +55,36 @@ class IdleLeavingWorker(QueuedLocalWorker):
     def __init__(self, task_queue, result_queue, idle_seconds: float):
         super().__init__(task_queue, result_queue)
         self.idle_seconds = idle_seconds
+        self.fork_server: ForkServerClient | None = None
 
     def do_work(self) -> None:
-        while True:
-            try:
-                key, command = self.task_queue.get(timeout=self.idle_seconds)
-            except (Empty, EOFError):
-                return
-            try:
-                if key is None or command is None:
+        try:
+            while True:
+                try:
+                    key, command = self.task_queue.get(timeout=self.idle_seconds)
+                except (Empty, EOFError):
                     return
-                self.execute_work(key=key, command=command)
-            finally:
-                self.task_queue.task_done()
+                try:
+                    if key is None or command is None:
+                        return
+                    self.execute_work(key=key, command=command)
+                finally:
+                    self.task_queue.task_done()
+        finally:
+            if self.fork_server is not None:
+                self.fork_server.close()
+
+    def _execute_work_in_subprocess(self, command: CommandType) -> TaskInstanceState:
+        """With database isolation, run the task in a fork of the worker's task fork server."""
+        if not isolation.enabled():  # [core] execute_tasks_new_python_interpreter: upstream's new interpreter
+            return super()._execute_work_in_subprocess(command)
+        env = isolation.task_environment(BaseExecutor.validate_airflow_tasks_run_command(command)[0])
+        if self.fork_server is None:  # a team's executor: every task has its team's environment
+            self.fork_server = ForkServerClient()
+        if (code := self.fork_server.run(command, env)) != 0:
+            self.log.error("Failed to execute task %s: exit code %s.", command, code)
+            return TaskInstanceState.FAILED
+        return TaskInstanceState.SUCCESS
 
 
 class WorkersOnDemand:
