@@ -13,7 +13,11 @@ Three sides, in alternating pairs (the order is reversed every other pair):
 and optionally `fork-subproc`: the fork with direct access and [core]
 execute_tasks_new_python_interpreter, i.e. the isolated side's way of starting tasks without the
 internal API, to split the isolated side's cost into "new interpreter per task" and "internal API" (it runs the
-throughput part only: the setting does not touch the dag-processor).
+throughput part only: the setting does not touch the dag-processor), and the multi-team pair `team`
+(the fork in multi-team mode with one team, `team_a`: its DAGs in its folder, its own LocalExecutor,
+`dag-processor --team team_a`) and `team-isolated` (the same with database access isolation through
+`internal-api --team team_a`, the team's own URL and key; a team's LocalExecutor forks its tasks from
+a task fork server), reported as team/fork and team-isolated/team.
 
 Two parts, each on a fresh copy of a migrated database per run (one embedded PostgreSQL with
 pg_stat_statements and password authentication; only the harness, `airflow db migrate`, the
@@ -85,14 +89,17 @@ RPC_LINE = '"POST /internal_api/v1/rpcapi '
 FERNET_KEY = "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg="
 POLL = 0.5
 STALL = 300  # seconds without any change of the task states: the run is stuck, an error
-SIDE_ORDER = ("vanilla", "fork", "fork-subproc", "isolated")
+SIDE_ORDER = ("vanilla", "fork", "fork-subproc", "isolated", "team", "team-isolated")
 # (numerator, denominator) of the reported ratios, when both sides ran
 RATIOS = (
     ("fork", "vanilla"),
     ("isolated", "fork"),
     ("fork-subproc", "fork"),
     ("isolated", "fork-subproc"),
+    ("team", "fork"),
+    ("team-isolated", "team"),
 )
+TEAM = "team_a"  # the team sides' one team: its DAGs, LocalExecutor, dag-processor and internal API
 
 
 from import_time import BenchError, log, tail  # noqa: E402  (shared with the other benchmarks)
@@ -144,11 +151,14 @@ class Side:
     venv: Path
     isolated: bool = False
     new_interpreter: bool = False
+    team: bool = False  # multi-team mode, one team
 
     @property
     def template(self) -> str:
-        """The migrated database every run of this side copies."""
-        return "template_vanilla" if self.label == "vanilla" else "template_fork"
+        """The migrated database every run of this side copies (multi-team mode adds the fork's tables)."""
+        if self.label == "vanilla":
+            return "template_vanilla"
+        return "template_team" if self.team else "template_fork"
 
     def airflow(self) -> str:
         return str(self.venv / "bin" / "airflow")
@@ -159,7 +169,10 @@ SIDES = {
     "fork": Side("fork", common.FORK_VENV),
     "fork-subproc": Side("fork-subproc", common.FORK_VENV, new_interpreter=True),
     "isolated": Side("isolated", common.FORK_VENV, isolated=True),
+    "team": Side("team", common.FORK_VENV, team=True),
+    "team-isolated": Side("team-isolated", common.FORK_VENV, isolated=True, team=True),
 }
+TEMPLATE_SIDES = {"template_vanilla": "vanilla", "template_fork": "fork", "template_team": "team"}
 
 
 class Cluster:
@@ -352,11 +365,21 @@ class Deployment:
         )
         if self.side.new_interpreter:
             env["AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON_INTERPRETER"] = "True"
+        if self.side.team:
+            env.update(
+                AIRFLOW__CORE__MULTI_TEAM="True",
+                AIRFLOW__CORE__EXECUTOR=json.dumps({TEAM: [{"name": "local", "class": "LocalExecutor"}]}),
+            )
         if self.side.isolated:
+            # A team's URL and key are the team's own options; its internal API logs every call when asked.
+            prefix = f"AIRFLOW__{TEAM.upper()}___CORE__" if self.side.team else "AIRFLOW__CORE__"
             env.update(
                 AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True",
-                AIRFLOW__CORE__INTERNAL_API_URL=f"http://127.0.0.1:{self.api_port}",
-                AIRFLOW__CORE__INTERNAL_API_SECRET_KEY=self.api_key,
+                AIRFLOW__CORE__INTERNAL_API_ACCESS_LOG="all",
+                **{
+                    f"{prefix}INTERNAL_API_URL": f"http://127.0.0.1:{self.api_port}",
+                    f"{prefix}INTERNAL_API_SECRET_KEY": self.api_key,
+                },
             )
             if component == "dag-processor":
                 env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = "none://"
@@ -417,6 +440,7 @@ class Deployment:
             str(self.settings.api_workers),
             "--access-logfile",
             str(self.access_log),
+            *self.team_args(),
         ]
         self.start("internal-api", args, self.env("internal-api"))
         health = f"http://127.0.0.1:{self.api_port}/internal_api/v1/health"
@@ -428,6 +452,9 @@ class Deployment:
                     f"[{self.side.label}] the internal API did not answer {health}"
                 )
             time.sleep(POLL)
+
+    def team_args(self) -> list[str]:
+        return ["--team", TEAM] if self.side.team else []
 
     def rpc_calls(self) -> tuple[int, int]:
         """RPC requests in the internal API's access log so far, and how many did not answer 200."""
@@ -446,7 +473,7 @@ class Deployment:
         started = time.time()
         process = self.start(
             "dag-processor",
-            ["dag-processor", "--num-runs", "1"],
+            ["dag-processor", "--num-runs", "1", *self.team_args()],
             self.env("dag-processor", **(extra_env or {})),
         )
         try:
@@ -867,7 +894,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sides",
         default="vanilla,fork,isolated",
-        help="comma-separated, of vanilla, fork, isolated, fork-subproc",
+        help="comma-separated, of vanilla, fork, isolated, fork-subproc, team, team-isolated",
     )
     parser.add_argument("--dags", type=int, default=20, help="throughput: DAGs")
     parser.add_argument(
@@ -972,7 +999,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.start()
         log("Migrating one template database per venv")
         for template in sorted({side.template for side in sides}):
-            side = SIDES["vanilla" if template == "template_vanilla" else "fork"]
+            side = SIDES[TEMPLATE_SIDES[template]]
             cluster.admin(f"CREATE DATABASE {template}")
             home = scratch / f"home-{template}"
             migrate = Deployment(cluster, side, template, home, scratch, settings)
@@ -988,19 +1015,14 @@ def main(argv: list[str] | None = None) -> int:
                 raise BenchError(
                     f"[{side.label}] airflow db migrate failed:\n{result.stderr[-3000:]}"
                 )
-        folders = {
-            "throughput": scratch / "dags-throughput",
-            "parse": scratch / "dags-parse",
-        }
-        write_dags(
-            folders["throughput"],
-            "tp",
-            sizes.dags,
-            sizes.tasks,
-            sizes.runs,
-            sizes.chain,
-        )
-        write_dags(folders["parse"], "parse", sizes.files, sizes.tasks, 1, True)
+        # The team sides' DAGS_FOLDER holds the team's folder (<dags_folder>/<team>) with the same files.
+        folders = {}
+        for team in sorted({side.team for side in sides}):
+            for part in ("throughput", "parse"):
+                folders[part, team] = scratch / (f"dags-{part}-team" if team else f"dags-{part}")
+            below = TEAM if team else "."
+            write_dags(folders["throughput", team] / below, "tp", sizes.dags, sizes.tasks, sizes.runs, sizes.chain)
+            write_dags(folders["parse", team] / below, "parse", sizes.files, sizes.tasks, 1, True)
         number = 0
         for pair in range(1, args.pairs + 1):
             order = sides if pair % 2 else sides[::-1]
@@ -1012,7 +1034,7 @@ def main(argv: list[str] | None = None) -> int:
                     name = f"run_{number:03d}_{part}_{side.label.replace('-', '_')}"
                     cluster.admin(f"CREATE DATABASE {name} TEMPLATE {side.template}")
                     deployment = Deployment(
-                        cluster, side, name, scratch / name, folders[part], settings
+                        cluster, side, name, scratch / name, folders[part, side.team], settings
                     )
                     log(f"  pair {pair}/{args.pairs} {part} {side.label}: {name}")
                     run_began = time.monotonic()

@@ -106,7 +106,11 @@ def _run_in_child(request: dict, command_fd: int, result_fd: int) -> None:
     command = request["argv"]
     code = 1
     try:
+        from setproctitle import setproctitle
+
         from airflow.__main__ import main
+
+        setproctitle(f"airflow task supervisor: {command}")  # as upstream's LocalExecutor names a forked task
 
         os.environ.clear()
         os.environ.update(request["env"])  # e.g. the task's parsing context (AIRFLOW_PARSING_CONTEXT_*)
