@@ -55,7 +55,7 @@ class IdleLeavingWorker(QueuedLocalWorker):
     def __init__(self, task_queue, result_queue, idle_seconds: float):
         super().__init__(task_queue, result_queue)
         self.idle_seconds = idle_seconds
-        self.fork_server: ForkServerClient | None = None
+        self.fork_server = ForkServerClient()  # starts its server at the first isolated task
 
     def do_work(self) -> None:
         try:
@@ -71,16 +71,14 @@ class IdleLeavingWorker(QueuedLocalWorker):
                 finally:
                     self.task_queue.task_done()
         finally:
-            if self.fork_server is not None:
-                self.fork_server.close()
+            self.fork_server.close()
 
     def _execute_work_in_subprocess(self, command: CommandType) -> TaskInstanceState:
         """With database isolation, run the task in a fork of the worker's task fork server."""
         if not isolation.enabled():  # [core] execute_tasks_new_python_interpreter: upstream's new interpreter
             return super()._execute_work_in_subprocess(command)
+        # A team's executor runs only its team's tasks: one server, started with the team's environment.
         env = isolation.task_environment(BaseExecutor.validate_airflow_tasks_run_command(command)[0])
-        if self.fork_server is None:  # a team's executor: every task has its team's environment
-            self.fork_server = ForkServerClient()
         if (code := self.fork_server.run(command, env)) != 0:
             self.log.error("Failed to execute task %s: exit code %s.", command, code)
             return TaskInstanceState.FAILED
