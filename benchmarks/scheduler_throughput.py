@@ -283,13 +283,15 @@ def template(db: Database, side: Side, home_root: Path) -> str:
 
 
 def dump_statements(db: Database, database: str, target: Path) -> None:
-    """Every statement's calls and rows, for diffing two sides (kept with --keep)."""
+    """Every statement's calls, rows and execution time (ms), for diffing two sides (kept with --keep)."""
     rows = db.query("postgres", """
-        SELECT calls, rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 300) FROM pg_stat_statements s
+        SELECT calls, rows, round(total_exec_time::numeric, 1), left(regexp_replace(query, '\\s+', ' ', 'g'), 300)
+        FROM pg_stat_statements s
         JOIN pg_database d ON d.oid = s.dbid
         WHERE d.datname = %s AND s.query NOT LIKE '%%instant-executor%%' AND s.query NOT LIKE '%%bench-harness%%'
         ORDER BY calls DESC""", (database,))
-    target.write_text(json.dumps([{"calls": c, "rows": r, "query": q} for c, r, q in rows], indent=1))
+    target.write_text(json.dumps([{"calls": c, "rows": r, "exec_ms": float(t), "query": q} for c, r, t, q in rows],
+                                 indent=1))
 
 
 def statement_totals(db: Database, database: str) -> tuple[int, int]:

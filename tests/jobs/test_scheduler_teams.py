@@ -5,6 +5,7 @@ from __future__ import annotations
 import pendulum
 import pytest
 
+from airflow.executors.base_executor import BaseExecutor
 from airflow.jobs.job import Job
 from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
 from airflow.models.dag import DAG
@@ -172,6 +173,63 @@ def test_teams_take_turns_in_the_dag_runs_examined_per_loop(multi_team, database
         assert [(run.dag_id, run.run_id) for run in examined] == [("team_a:busy", "busy_1"), ("team_b:quiet", "quiet")]
 
 
+def window_loops(plan: dict) -> list[int]:
+    """How often each window function of an EXPLAIN (ANALYZE, FORMAT JSON) plan was computed."""
+    loops = [plan["Actual Loops"]] if plan["Node Type"] == "WindowAgg" else []
+    return loops + [n for child in plan.get("Plans", []) for n in window_loops(child)]
+
+
+@pytest.mark.db_test
+@pytest.mark.usefixtures("_clean_dags")
+def test_postgres_computes_the_turns_once_per_query_not_once_per_candidate(multi_team, request):
+    """Patch teams-fair-share: the turns of the runs and task instances are computed once per query."""
+    from sqlalchemy import event
+
+    from airflow import settings
+    from airflow.models.dagrun import DagRun
+
+    multi_team(TEAMS)
+    request.getfixturevalue("postgres_metadata_db")  # fresh tables, no statistics: as after a busy minute
+    for team in ("team_a", "team_b"):
+        with parsing.parsing_for(team):
+            dag = DAG("turns", schedule=None, start_date=pendulum.datetime(2024, 1, 1))
+            for task in range(3):
+                EmptyOperator(task_id=f"t{task}", dag=dag)
+        dag.sync_to_db()
+        for day in range(1, 5):
+            run = dag.create_dagrun(run_type=DagRunType.MANUAL, state=DagRunState.RUNNING,
+                                    execution_date=pendulum.datetime(2024, 1, day), run_id=f"run_{day}")
+            with create_session() as session:
+                for ti in run.get_task_instances(session=session):
+                    ti.state = TaskInstanceState.SCHEDULED
+                    session.merge(ti)
+    statements = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if "team_turns" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(settings.engine, "before_cursor_execute", keep)
+    try:
+        with create_session() as session:
+            DagRun.next_dagruns_to_examine(DagRunState.RUNNING, session, max_number=4).all()
+            SchedulerJobRunner(job=Job())._executable_task_instances_to_queued(max_tis=4, session=session)
+            session.rollback()
+    finally:
+        event.remove(settings.engine, "before_cursor_execute", keep)
+
+    assert len({statement for statement, _ in statements}) == 2  # the runs' query and the task instances'
+    connection = settings.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        for statement, parameters in statements:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+            assert window_loops(cursor.fetchone()[0][0]["Plan"]) == [1], statement
+        connection.rollback()
+    finally:
+        connection.close()
+
+
 @pytest.mark.db_test
 @pytest.mark.usefixtures("_clean_dags")
 def test_a_team_using_all_its_slots_leaves_the_other_teams_theirs(multi_team, monkeypatch):
@@ -202,6 +260,90 @@ def test_without_multi_team_each_executor_keeps_its_own_event_processing():
 
     executors = [LocalExecutor(), LocalExecutor()]
     assert executor_events.event_sources(executors) is executors
+
+
+class CountingExecutor(BaseExecutor):
+    """An executor that counts its heartbeats."""
+
+    def __init__(self, *args, **kwargs):
+        from airflow.executors.executor_utils import ExecutorName
+
+        super().__init__(*args, **kwargs)
+        self.heartbeats = 0
+        if self.team_name:
+            self.name = ExecutorName(f"{__name__}.CountingExecutor", f"ex_{self.team_name}", self.team_name)
+
+    def heartbeat(self):
+        self.heartbeats += 1
+        super().heartbeat()
+
+    def trigger_tasks(self, open_slots):
+        pass  # a queued task stays queued
+
+    def execute_async(self, key, command, queue=None, executor_config=None):
+        pass
+
+    def sync(self):
+        pass
+
+
+def test_an_idle_team_executor_is_heartbeaten_every_few_seconds_a_busy_one_in_every_loop(monkeypatch):
+    """An idle team executor is heartbeaten at most every IDLE_HEARTBEAT_SECONDS, not in every loop."""
+    from airflow.models.taskinstancekey import TaskInstanceKey
+    from airflow.teams import routing
+
+    clock = [1000.0]
+    monkeypatch.setattr(routing.time, "monotonic", lambda: clock[0])
+    idle, busy, running = (CountingExecutor(team_name=f"team_{n}") for n in "abc")
+    teamless = CountingExecutor()  # single-team mode: upstream's pace
+    key = TaskInstanceKey("team_b:etl", "t", "run", 1)
+    busy.queued_tasks[key] = (["airflow", "tasks", "run"], 1, None, None)  # waits for a slot of its own
+    running.running.add(key._replace(dag_id="team_c:etl"))  # e.g. adopted after a scheduler restart
+    executors = (idle, busy, running, teamless)
+
+    def loops(count: int) -> None:
+        for _ in range(count):
+            for executor in executors:
+                routing.heartbeat(executor)
+            clock[0] += 0.5
+
+    loops(4)  # 2 seconds
+    assert [e.heartbeats for e in executors] == [1, 4, 4, 4]
+    loops(7)  # at 5 seconds the idle one's next heartbeat is due
+    assert [e.heartbeats for e in executors] == [2, 11, 11, 11]
+
+    running.running.clear()  # its last task finished: heartbeaten once more (its gauges say idle), then idle
+    loops(4)
+    assert [e.heartbeats for e in executors] == [2, 15, 12, 15]
+
+
+def test_an_idle_team_executor_whose_start_failed_retries_its_start_in_every_loop(monkeypatch):
+    from airflow.teams import routing
+
+    class NotStarting(CountingExecutor):
+        starts = 0
+
+        def start(self):
+            NotStarting.starts += 1
+            raise RuntimeError("its broker is down")
+
+    executor = NotStarting(team_name="team_a")
+    routing.start(executor)
+    for _ in range(3):
+        routing.heartbeat(executor)
+    assert (NotStarting.starts, executor.heartbeats) == (4, 0)
+
+
+def test_only_team_executors_with_task_event_logs_open_a_session(multi_team):
+    """Patch teams-executor-events: the scheduler saves task event logs of the executors that have some."""
+    from airflow.teams import executor_events
+
+    quiet, logging_one = CountingExecutor(team_name="team_a"), CountingExecutor(team_name="team_b")
+    logging_one._task_event_logs.append("a log row")
+    executors = [quiet, logging_one]
+    assert executor_events.with_task_event_logs(executors) is executors  # multi_team off: upstream's loop
+    multi_team(TEAMS)
+    assert executor_events.with_task_event_logs(executors) == [logging_one]
 
 
 @pytest.mark.e2e

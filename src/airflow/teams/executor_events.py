@@ -43,6 +43,18 @@ def event_sources(executors: Sequence[BaseExecutor]) -> Sequence[Any]:
     return [TeamExecutorEvents(executors)]
 
 
+def with_task_event_logs(executors: Sequence[BaseExecutor]) -> Sequence[BaseExecutor]:
+    """
+    Return the executors whose task event logs the scheduler saves in this loop.
+
+    Upstream opens a database session for each executor in every loop, also for one that logged nothing;
+    in multi-team mode (an executor per team) only the executors with log entries are returned.
+    """
+    if not multi_team_enabled():
+        return executors
+    return [executor for executor in executors if getattr(executor, "_task_event_logs", None)]
+
+
 class _MergedBuffer(dict):
     """The merged event buffer; popping a task's event tells the owner which executor reported it."""
 

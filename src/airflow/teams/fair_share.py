@@ -33,9 +33,10 @@ team executor has its own ``parallelism``. In multi-team mode:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+import functools
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, nullsfirst, select
 
 from airflow.teams import multi_team_enabled
 from airflow.teams.ids import team_prefix
@@ -47,53 +48,80 @@ if TYPE_CHECKING:
     from airflow.executors.base_executor import BaseExecutor
 
 
-def _in_turns(query: Select, dag_id: Any, keys: tuple, candidates: tuple, order: tuple) -> Select:
-    """Order ``query`` by each row's turn within its team (``order`` within a team), then by ``order``."""
+class _Turns(NamedTuple):
+    """Each candidate row's turn within its team (a CTE), how to join it, and the order within a team."""
+
+    cte: Any
+    on_keys: Any
+    order: tuple
+
+
+def _turns(dag_id: Any, keys: tuple, candidates: tuple, order: tuple) -> _Turns:
     turn = func.row_number().over(partition_by=team_prefix(dag_id), order_by=order).label("turn")
-    # A window function cannot be in a query that locks rows (FOR UPDATE), so it is in a subquery.
-    turns = select(*keys, turn).where(*candidates).subquery("team_turns")
-    on_keys = and_(*(turns.c[key.key] == key for key in keys))
-    return query.join(turns, on_keys).order_by(None).order_by(turns.c.turn, *order)
+    # A window function cannot be in a query that locks rows (FOR UPDATE), so the turns are computed
+    # apart, once: a materialized CTE. As a subquery, PostgreSQL (its estimates of freshly written rows
+    # at one row) joined it in a nested loop that computed the turns again for every candidate row.
+    turns = select(*keys, turn).where(*candidates).cte("team_turns")
+    turns = turns.prefix_with("MATERIALIZED", dialect="postgresql")
+    return _Turns(turns, and_(*(turns.c[key.key] == key for key in keys)), order)
 
 
-def take_turns(query: Select) -> Select:
-    """Order the scheduler's query of task instances to queue so that the teams take turns."""
-    if not multi_team_enabled():
-        return query
+def _in_turns(query: Select, turns: _Turns) -> Select:
+    """Order ``query`` by each row's turn within its team, then by the order within a team."""
+    return query.join(turns.cte, turns.on_keys).order_by(None).order_by(turns.cte.c.turn, *turns.order)
+
+
+# The clauses are the same in every scheduler loop: built once per process (and state and dialect).
+@functools.lru_cache(maxsize=None)
+def _task_instance_turns() -> _Turns:
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance as TI
-    from airflow.utils.state import DagRunState, TaskInstanceState
+    from airflow.utils.state import TaskInstanceState
 
-    return _in_turns(
-        query,
+    return _turns(
         TI.dag_id,
         keys=(TI.dag_id, TI.task_id, TI.run_id, TI.map_index),
+        # Every scheduled task instance takes a turn; those of runs not running are then left out by the
+        # query itself. (With the runs' state here, PostgreSQL scanned every running run per candidate.)
         candidates=(
             TI.state == TaskInstanceState.SCHEDULED,
             DagRun.dag_id == TI.dag_id,
             DagRun.run_id == TI.run_id,
-            DagRun.state == DagRunState.RUNNING,
         ),
         # SchedulerJobRunner._executable_task_instances_to_queued's order
         order=(-TI.priority_weight, DagRun.execution_date, TI.map_index),
     )
 
 
+@functools.lru_cache(maxsize=None)
+def _run_turns(state: str, dialect: str) -> _Turns:
+    from airflow.models.dagrun import DagRun
+
+    # DagRun.next_dagruns_to_examine's order (airflow.utils.sqlalchemy.nulls_first for ``dialect``)
+    last_decision = DagRun.last_scheduling_decision
+    return _turns(
+        DagRun.dag_id,
+        keys=(DagRun.id,),
+        candidates=(DagRun.state == state,),
+        order=(
+            nullsfirst(last_decision) if dialect == "postgresql" else last_decision,
+            DagRun.execution_date,
+        ),
+    )
+
+
+def take_turns(query: Select) -> Select:
+    """Order the scheduler's query of task instances to queue so that the teams take turns."""
+    if not multi_team_enabled():
+        return query
+    return _in_turns(query, _task_instance_turns())
+
+
 def runs_take_turns(query: Select, state: str, session: Session) -> Select:
     """Order the scheduler's query of DAG runs to examine (``state``) so that the teams take turns."""
     if not multi_team_enabled():
         return query
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.sqlalchemy import nulls_first
-
-    return _in_turns(
-        query,
-        DagRun.dag_id,
-        keys=(DagRun.id,),
-        candidates=(DagRun.state == state,),
-        # DagRun.next_dagruns_to_examine's order
-        order=(nulls_first(DagRun.last_scheduling_decision, session=session), DagRun.execution_date),
-    )
+    return _in_turns(query, _run_turns(str(state), session.bind.dialect.name))
 
 
 def parallelism(executors: Sequence[BaseExecutor], parallelism: int) -> int:
