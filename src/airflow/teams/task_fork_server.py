@@ -138,7 +138,7 @@ def _warm_up() -> None:
     cli_parser.get_parser()  # cached
 
 
-def serve(command_fd: int, result_fd: int) -> None:
+def serve_commands(command_fd: int, result_fd: int) -> None:
     """Serve the worker: for each command line read, fork a child that runs it; write the child's exit code."""
     import importlib
     import signal
@@ -163,4 +163,4 @@ def serve(command_fd: int, result_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    serve_commands(int(sys.argv[1]), int(sys.argv[2]))
