@@ -90,6 +90,15 @@ def _sqlite_db_created() -> None:
     db.resetdb()
 
 
+@pytest.fixture
+def _clean_dags():
+    """Delete the DAGs, runs and task instances a database test wrote to its worker's SQLite database."""
+    yield
+    from tests.test_utils.db import delete_dags
+
+    delete_dags()
+
+
 _SESSION_MODEL_OF_PROCESS: list = []  # keeps the one mapped flask-session model alive
 
 

@@ -22,6 +22,8 @@ from urllib.parse import quote
 import pendulum
 import pytest
 
+from tests.test_utils.db import delete_dags
+
 pytestmark = pytest.mark.db_test
 
 SUFFIX = uuid.uuid4().hex[:8]
@@ -44,6 +46,7 @@ def app(own_session_interface):
     flask_app = application.create_app(testing=True)
     _make_dags()
     yield flask_app
+    delete_dags()  # the worker's next database tests start without them
     if saved is None:
         os.environ.pop("AIRFLOW__API__AUTH_BACKENDS", None)
     else:

@@ -366,13 +366,15 @@ def test_exceptions_map_to_a_status_by_their_class():
         "data": DataError("SELECT", {}, Exception("out of range")),
         "programming": ProgrammingError("SELECT", {}, Exception("can't adapt type 'dict'")),
         "argument": ArgumentError("IN expression list expected, got True"), "type": TypeError("x"), "value": ValueError("x"), "recursion": RecursionError(), "wrapped": wrapped,
+        # a threshold of -3.6e16 seconds (found by the test above): timedelta raises OverflowError
+        "overflow": OverflowError("Python int too large to convert to C int"),
         "runtime": RuntimeError("x"), "key": KeyError("x"), "wrapped-runtime": StatementError(
             "x", "SELECT 1", {}, RuntimeError("x")),
     }.items()}
 
     assert found == {"no-result": 404, "several": 400, "orm": 400, "pending-rollback": 500, "integrity": 409,
                      "data": 400, "programming": 400, "type": 400, "value": 400, "recursion": 400, "wrapped": 400,
-                     "runtime": 500, "key": 500, "wrapped-runtime": 500, "argument": 400}
+                     "runtime": 500, "key": 500, "wrapped-runtime": 500, "argument": 400, "overflow": 400}
 
 
 @pytest.mark.parametrize(("body", "depth"), [

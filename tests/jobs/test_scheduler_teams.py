@@ -39,17 +39,6 @@ def scheduled_tis(team: str | None, executors: dict[str, str | None]) -> list[Ta
     return tis
 
 
-@pytest.fixture
-def _clean_dags():
-    yield
-    from airflow.models import DagModel, DagRun
-    from airflow.models.serialized_dag import SerializedDagModel
-
-    with create_session() as session:
-        for model in (TaskInstance, DagRun, SerializedDagModel, DagModel):
-            session.query(model).delete()
-
-
 @pytest.mark.db_test
 @pytest.mark.usefixtures("_clean_dags")
 def test_tasks_go_to_their_own_teams_executors_and_unroutable_tasks_fail(multi_team):

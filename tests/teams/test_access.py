@@ -41,6 +41,7 @@ def test_allow_lists_are_validated_and_normalised():
 
 
 @pytest.mark.db_test
+@pytest.mark.usefixtures("_clean_dags")  # its DAGs would be left in the worker's database
 def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch, caplog):
     """The allow lists are read from the fork's own table (airflow.teams.tables), in one query."""
     import pendulum

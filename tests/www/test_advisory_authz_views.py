@@ -16,6 +16,8 @@ import uuid
 import pendulum
 import pytest
 
+from tests.test_utils.db import delete_dags
+
 pytestmark = pytest.mark.db_test
 
 SUFFIX = uuid.uuid4().hex[:8]
@@ -33,7 +35,8 @@ def app(own_session_interface):
     flask_app = application.create_app(testing=True)
     flask_app.config["WTF_CSRF_ENABLED"] = False
     _make_dags()
-    return flask_app
+    yield flask_app
+    delete_dags()  # the worker's next database tests start without them
 
 
 def _make_dags() -> None:

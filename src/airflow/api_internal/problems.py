@@ -61,6 +61,7 @@ CLIENT_ERRORS: dict[type[BaseException], int] = {
     ProgrammingError: 400,  # a value of a type the driver cannot send or the column cannot compare with
     TypeError: 400,  # an argument of a type the method cannot use
     ValueError: 400,  # an argument of a value the method or its database driver refuses (a NUL byte)
+    OverflowError: 400,  # a number out of the range the method can use (a timedelta of 10**16 seconds)
     RecursionError: 400,  # arguments nested too deeply to handle
     # what the ORM cannot do with the arguments (a list as a primary key, several rows where one is expected)
     InvalidRequestError: 400,

@@ -61,7 +61,9 @@ class ForkServerClient:
 
         A server started with another environment imported Airflow with it: give a client one team's tasks.
         """
-        if self.process is None or self.process.poll() is not None:
+        if self.process is not None and self.process.poll() is not None:
+            self.close()  # it died between two tasks
+        if self.process is None:
             self._start(env)
         try:
             self.commands.write(json.dumps({"argv": list(command), "env": env}) + "\n")
