@@ -40,6 +40,15 @@ def test_each_command_runs_in_a_fork_of_one_server_and_reports_its_exit_code(cli
     assert "the following arguments are required" in err
 
 
+def test_a_command_that_exits_with_a_message_prints_it_and_fails(client, env, capfd):
+    # `airflow` refuses an isolated component whose internal API URL is not http(s), with one line
+    assert client.run(["airflow", "version"], env) == 0  # the server, started with a valid environment
+    isolated = env | {"AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION": "True", "AIRFLOW__CORE__INTERNAL_API_URL": "ftp://x"}
+    assert client.run(["airflow", "triggerer"], isolated) == 1
+
+    assert "[core] internal_api_url is 'ftp://x'; it must be an http:// or https:// URL" in capfd.readouterr().err
+
+
 def test_a_server_that_died_fails_no_later_task(client, env):
     assert client.run(["airflow", "version"], env) == 0
     first = client.process

@@ -119,8 +119,11 @@ def _run_in_child(request: dict, command_fd: int, result_fd: int) -> None:
         sys.argv = ["airflow", *command[1:]]
         main()
         code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except SystemExit as exit_:  # as the interpreter ends: a message goes to stderr with exit code 1
+        if exit_.code is None or isinstance(exit_.code, int):
+            code = exit_.code or 0
+        else:
+            print(exit_.code, file=sys.stderr)
     except BaseException:
         log.exception("Task command %s failed", command)
     finally:
