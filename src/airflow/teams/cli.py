@@ -96,9 +96,12 @@ def _describe(executor: config.ExecutorSpec) -> str:
 
 
 def executor_names_for_cli() -> list:
-    """Return the configured executors, one per class; none when the configuration is broken."""
+    """Return the configured executors, one per class; none when the configuration is broken or not needed."""
+    from airflow.cli.command_sources import core_commands_suffice
     from airflow.executors.executor_loader import ExecutorLoader
 
+    if core_commands_suffice():
+        return []
     try:
         names = ExecutorLoader.get_executor_names()
     except config.TeamsConfigError:

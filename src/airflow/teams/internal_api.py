@@ -175,26 +175,31 @@ def exec_gunicorn(gunicorn_command: list[str]) -> None:
 
     Upstream's command runs gunicorn as a child and keeps running only to watch it and to replace a
     worker every 30 s (the webserver's way to load new plugins): one more process per team, and a new
-    worker with new database connections twice a minute. A team's internal API is gunicorn alone; its
-    access log has a line per refused or failed call only (``[core] internal_api_access_log``); its sync
-    workers are gthread workers (``[core] internal_api_threads``), so one worker serves the whole team.
-    Returns outside multi-team mode.
+    worker with new database connections twice a minute. A team's internal API is gunicorn alone, with
+    a configuration that imports no Airflow into its master (``internal_api_gunicorn``); its access log
+    has a line per refused or failed call only (``[core] internal_api_access_log``); its sync workers
+    are gthread workers (``[core] internal_api_threads``), so one worker serves the whole team, and one
+    worker loads the app itself (no ``--preload``: a master holding the app would share it with no
+    other worker). Returns outside multi-team mode.
     """
     from airflow.configuration import conf
+    from airflow.teams import internal_api_gunicorn
 
     if process_team.serving_team() is None:
         return
-    options = []
-    if conf.get("core", "internal_api_access_log", fallback="refused") != "all":
-        options += ["--logger-class", "airflow.teams.internal_api_access_log.ProblemsOnlyLogger"]
-    if _option(gunicorn_command, "--worker-class") == "sync":
-        options += [
+    command = list(gunicorn_command)
+    command[command.index("--config") + 1] = internal_api_gunicorn.__file__
+    if conf.get("core", "internal_api_access_log", fallback="refused") == "all":
+        command[-1:-1] = ["--logger-class", "gunicorn.glogging.Logger"]
+    if _option(command, "--worker-class") == "sync":
+        command[-1:-1] = [
             "--worker-class",
             "gthread",
             "--threads",
             str(conf.getint("core", "internal_api_threads")),
         ]
-    command = [*gunicorn_command[:-1], *options, gunicorn_command[-1]]  # python -m gunicorn <options> app
+    if _option(command, "--workers") == "1":
+        command.remove("--preload")
     log.info("Team %s: the internal API runs as gunicorn (pid %s)", process_team.serving_team(), os.getpid())
     for stream in (sys.stdout, sys.stderr):
         stream.flush()

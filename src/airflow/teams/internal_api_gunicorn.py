@@ -15,7 +15,14 @@
 # KIND, either express or implied.  See the License for the
 # specific language governing permissions and limitations
 # under the License.
-"""The access log of a team's internal API: a line per refused or failed call, none per answered one."""
+"""
+The gunicorn configuration of a team's internal API, read by path so that gunicorn's master imports no Airflow.
+
+Upstream's configuration (``python:airflow.api_internal.gunicorn_config``) and a logger class named by
+its dotted path import the ``airflow`` package into the master: about 50 MB in a process that only
+watches its one worker, which loads the app itself. This file imports only gunicorn; Airflow is
+imported by the worker, which needs it anyway.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +35,22 @@ class ProblemsOnlyLogger(Logger):
 
     A team's idle components call their internal API hundreds of times a minute (heartbeats, trigger
     and callback polls): a line for each made the log grow with idle time. Refusals are also logged by
-    the API itself, with the team and the reason (``internal_api.deny``).
+    the API itself, with the team and the reason (``internal_api.deny``). ``[core]
+    internal_api_access_log = all`` puts gunicorn's own logger back on the command line.
     """
 
     def access(self, resp, req, environ, request_time) -> None:
         if getattr(resp, "status_code", None) is None or resp.status_code >= 400:
             super().access(resp, req, environ, request_time)
+
+
+logger_class = ProblemsOnlyLogger
+
+
+def post_worker_init(_):
+    """Mark the worker ready in its title, as upstream's configuration does (the app is loaded by now)."""
+    import setproctitle
+
+    from airflow import settings
+
+    setproctitle.setproctitle(settings.GUNICORN_WORKER_READY_PREFIX + setproctitle.getproctitle())

@@ -1,0 +1,65 @@
+"""A CLI call that runs a core command imports neither the auth manager nor the executors (patch cli-core-commands-only)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow.cli.command_sources import core_commands_suffice
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+
+# Build the parser as `airflow <argv>` would, then say which heavy modules that imported.
+PROBE = """
+import json, sys
+sys.argv = ["airflow", *json.loads(sys.argv[1])]
+from airflow.cli import cli_parser
+parser = cli_parser.get_parser()
+print(json.dumps({
+    "fab": "flask_appbuilder" in sys.modules,
+    "commands": sorted(cli_parser.ALL_COMMANDS_DICT),
+}))
+"""
+
+
+def parser_of(*argv: str, tmp_path: Path) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argv)],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["scheduler"], ["dag-processor", "--help"], ["triggerer"], ["tasks", "run"]])
+def test_a_core_command_loads_no_auth_manager(argv, tmp_path):
+    loaded = parser_of(*argv, tmp_path=tmp_path)
+
+    assert loaded["fab"] is False
+    assert "users" not in loaded["commands"]
+    assert {"scheduler", "tasks", "triggerer"} <= set(loaded["commands"])
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["users", "list"], ["webserver"], ["cheat-sheet"]])
+def test_help_other_commands_and_the_webserver_load_them_all(argv, tmp_path):
+    loaded = parser_of(*argv, tmp_path=tmp_path)
+
+    assert loaded["fab"] is True
+    assert {"users", "roles", "scheduler"} <= set(loaded["commands"])
+
+
+def test_rules():
+    assert core_commands_suffice(["airflow", "dags", "list"])
+    assert not core_commands_suffice(["airflow"])
+    assert not core_commands_suffice(["airflow", "users"])
+    assert not core_commands_suffice(["airflow", "-h"])
+
+
+def test_the_auth_manager_s_commands_still_run():
+    result = subprocess.run([AIRFLOW, "users", "--help"], capture_output=True, text=True, check=True)
+    assert "create" in result.stdout and "list" in result.stdout
+    cheat_sheet = subprocess.run([AIRFLOW, "cheat-sheet"], capture_output=True, text=True, check=True)
+    assert "airflow users list" in cheat_sheet.stdout
