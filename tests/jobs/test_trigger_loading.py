@@ -1,5 +1,6 @@
 """A team's triggerer takes its triggers with one internal API call per loop (patch
-teams-triggerer-one-call-per-loop); a triggerer of no team keeps upstream's two calls."""
+teams-triggerer-one-call-per-loop), at most every 5 s while it runs no trigger; a triggerer of no team keeps
+upstream's two calls."""
 
 from __future__ import annotations
 
@@ -13,17 +14,28 @@ from airflow.api_internal.internal_api_call import InternalApiConfig
 from airflow.jobs.triggerer_job_runner import TriggererJobRunner
 from airflow.models.trigger import Trigger
 from airflow.serialization.serialized_objects import BaseSerialization
-from airflow.teams import process_team
+from airflow.teams import idle_pacing, process_team
 
 
 class Runner:
     """What load_triggers uses of a TriggererJobRunner."""
 
-    def __init__(self):
+    def __init__(self, running: dict | None = None):
         self.job = SimpleNamespace(id=42)
         self.capacity, self.health_check_threshold = 1000, 30.0
-        self.trigger_runner = SimpleNamespace(update_triggers=lambda ids: self.loaded.append(ids))
+        self.trigger_runner = SimpleNamespace(
+            update_triggers=lambda ids: self.loaded.append(ids), triggers=running or {}, to_create=[]
+        )
         self.loaded: list[set[int]] = []
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The monotonic clock of the idle pacing, moved by hand; the idle triggerer poll not yet made."""
+    now = [1000.0]
+    monkeypatch.setattr(idle_pacing.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(idle_pacing.IDLE_TRIGGERER_POLL, "done_at", None)
+    return now
 
 
 @pytest.fixture
@@ -44,7 +56,7 @@ def calls(multi_team, monkeypatch):
     return made
 
 
-def test_a_teams_triggerer_loads_its_triggers_with_one_call(calls):
+def test_a_teams_triggerer_loads_its_triggers_with_one_call(calls, clock):
     process_team.serve("team_a")
     runner = Runner()
 
@@ -64,3 +76,27 @@ def test_a_triggerer_of_no_team_keeps_upstreams_two_queries(monkeypatch):
 
     assert made == [("assign", 42, 1000, 30.0), ("ids", 42)]
     assert runner.loaded == [{3}]
+
+
+def test_an_idle_teams_triggerer_asks_at_most_every_5_seconds(calls, clock):
+    process_team.serve("team_a")
+    runner = Runner()
+
+    TriggererJobRunner.load_triggers(runner)
+    clock[0] += 4.9
+    TriggererJobRunner.load_triggers(runner)
+    assert len(calls) == 1 and runner.loaded == [{7, 8}]
+
+    clock[0] += 0.2
+    TriggererJobRunner.load_triggers(runner)
+    assert len(calls) == 2 and runner.loaded == [{7, 8}, {7, 8}]
+
+
+def test_a_teams_triggerer_running_triggers_asks_every_loop(calls, clock):
+    process_team.serve("team_a")
+    runner = Runner(running={7: object()})
+
+    for _ in range(3):
+        TriggererJobRunner.load_triggers(runner)
+
+    assert len(calls) == 3

@@ -61,6 +61,12 @@ PURGE_INACTIVE_DAG_WARNINGS = AtMostEvery(30.0)
 TEAM_DAG_PROCESSOR_LOOP_SECONDS = 5.0
 
 
+# A team's triggerer that runs no trigger asks for new ones at most this often (upstream: every 1 s loop):
+# a task deferred in an idle team waits up to this long for its trigger to start. While it runs triggers,
+# it asks every loop, so cancelled triggers stop as upstream's do.
+IDLE_TRIGGERER_POLL = AtMostEvery(5.0)
+
+
 def dag_processor_loop_seconds() -> float:
     """Return how long a dag-processor's idle loop lasts: 5 s in a team's process, upstream's 1 s else."""
     return TEAM_DAG_PROCESSOR_LOOP_SECONDS if process_team.serving_team() is not None else 1.0

@@ -20,7 +20,8 @@ A team's triggerer takes its triggers with one call per loop.
 
 Upstream's triggerer loop, once a second, assigns itself unassigned triggers and then lists the triggers
 assigned to it: two queries, and with database isolation two internal API calls a second per team while
-nothing happens. A team's triggerer makes both in one call, in one transaction of its internal API.
+nothing happens. A team's triggerer makes both in one call, in one transaction of its internal API, and
+while it runs no trigger, makes it at most every 5 s (``idle_pacing.IDLE_TRIGGERER_POLL``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from airflow.api_internal.internal_api_call import internal_api_call
-from airflow.teams import process_team
+from airflow.teams import idle_pacing, process_team
 from airflow.utils.session import NEW_SESSION, provide_session
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ def load_in_one_call(runner: TriggererJobRunner) -> bool:
     """Load a team triggerer's triggers with one call; False (nothing done) in a process of no team."""
     if process_team.serving_team() is None:
         return False
+    runner_is_idle = not runner.trigger_runner.triggers and not runner.trigger_runner.to_create
+    if runner_is_idle and not idle_pacing.IDLE_TRIGGERER_POLL.due():
+        return True
     ids = assign_and_list(runner.job.id, runner.capacity, runner.health_check_threshold)
     runner.trigger_runner.update_triggers(set(ids))
     return True

@@ -126,6 +126,10 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
+# The components that run team code: with --db-isolation they reach the database through an internal API.
+TEAM_CODE_COMPONENTS = ("dag-processor", "triggerer")
+
+
 def internal_api_name(team: str | None) -> str:
     """The component name of a team's internal API (``internal-api`` without teams)."""
     return f"internal-api-{team}" if team else "internal-api"
@@ -659,9 +663,18 @@ class Launcher:
         return commands
 
     def start_components(self) -> None:
+        """Start every component at once, except the dag-processors and triggerers of ``--db-isolation``:
+        those once every internal API answers."""
         commands = self.component_commands()
         info("==> Starting " + ", ".join(commands))
+        clients = [name for name in commands if self.args.db_isolation and name.startswith(TEAM_CODE_COMPONENTS)]
+        for name in clients:
+            commands[name] = commands.pop(name)  # last
+        internal_apis = {internal_api_name(team): port for team, port in self.internal_api_ports.items()}
         for name, (airflow_args, extra_env) in commands.items():
+            if name in clients:
+                while internal_apis:
+                    self._wait_for_internal_api(*internal_apis.popitem())
             component = Component(name, [self.python, "-m", "airflow", *airflow_args], self.logs / f"{name}.log")
             team = next((team for team in self.teams if name.endswith(f"-{team}")), None)
             with component.log.open("w") as out:
@@ -671,8 +684,6 @@ class Launcher:
                 )
             self.components.append(component)
             self._write_state()
-            if name == internal_api_name(team):
-                self._wait_for_internal_api(name, self.internal_api_ports[team])
 
     def _team_env(self, team: str | None) -> dict[str, str]:
         """The environment of a team's component: without the other teams' AIRFLOW__<TEAM>___ variables."""
@@ -684,9 +695,11 @@ class Launcher:
 
         def healthy() -> bool:
             self._check_interrupted()
+            if (dead := self.dead_component()) is not None:
+                raise BreezeError(self._death_report(dead, "while starting"))
             return http_ok(url)
 
-        if not poll(healthy, self.args.startup_timeout, 1, sleep=self._stop.wait):
+        if not poll(healthy, self.args.startup_timeout, 0.5, sleep=self._stop.wait):
             raise BreezeError(f"the internal API {name} did not answer {url}; last lines of its log:\n"
                               f"{tail(self.logs / f'{name}.log')}")
 
