@@ -70,3 +70,14 @@ IDLE_TRIGGERER_POLL = AtMostEvery(5.0)
 def dag_processor_loop_seconds() -> float:
     """Return how long a dag-processor's idle loop lasts: 5 s in a team's process, upstream's 1 s else."""
     return TEAM_DAG_PROCESSOR_LOOP_SECONDS if process_team.serving_team() is not None else 1.0
+
+
+def heartbeat_in_one_call() -> bool:
+    """
+    Whether a job's heartbeat writes its row without reading it first: in a team's process.
+
+    Upstream's ``Job.heartbeat`` reads the job's row (to stop a job set to restarting), then writes its
+    heartbeat: two internal API calls every 5 s per component with database isolation. The write returns
+    the row, so a team's job checks its state in the answer instead, in the same heartbeat.
+    """
+    return process_team.serving_team() is not None
