@@ -16,13 +16,13 @@
 # specific language governing permissions and limitations
 # under the License.
 """
-Whether a CLI call needs the commands of the executors and the auth manager, or only Airflow's own.
+Whether a CLI call needs the commands of the executors and the auth manager.
 
 Loading them imports the auth manager (with FAB: Flask-AppBuilder, connexion and about 470 modules,
-26 MB) and every configured executor. A call that runs one of Airflow's own commands, such as
-``airflow scheduler``, ``dag-processor``, ``triggerer`` or ``tasks run``, cannot run theirs, so its
-parser does without them. ``airflow --help``, a command of theirs, ``webserver`` (which needs the auth
-manager) and ``cheat-sheet`` (which lists every command) still load them all.
+26 MB) and every configured executor. The long-running components that never use the auth manager, the
+dag-processor, the triggerer and the internal API, do without them. Every other call keeps loading
+them: besides adding commands, loading the FAB auth manager maps its user table, which the ORM needs to
+delete a DAG run or task instance with a note (``airflow tasks test`` does).
 """
 
 from __future__ import annotations
@@ -30,17 +30,13 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-COMMANDS_NEEDING_ALL = frozenset({"webserver", "cheat-sheet"})
+COMPONENTS_WITHOUT_AUTH_MANAGER = frozenset({"dag-processor", "triggerer", "internal-api"})
 
 
 def core_commands_suffice(argv: Sequence[str] | None = None) -> bool:
-    """Whether ``argv`` (default ``sys.argv``) runs one of Airflow's own commands that needs no others."""
-    from airflow.cli.cli_config import core_commands
-
+    """Whether ``argv`` (default ``sys.argv``) runs a component that needs no executor's or auth manager's command."""
     argv = sys.argv if argv is None else argv
-    if len(argv) < 2 or argv[1] in COMMANDS_NEEDING_ALL:
-        return False
-    return any(command.name == argv[1] for command in core_commands)
+    return len(argv) > 1 and argv[1] in COMPONENTS_WITHOUT_AUTH_MANAGER
 
 
 def auth_manager_cli_commands() -> list:
