@@ -33,7 +33,7 @@ from typing import Sequence
 COMPONENTS_WITHOUT_AUTH_MANAGER = frozenset({"dag-processor", "triggerer", "internal-api"})
 
 
-def core_commands_suffice(argv: Sequence[str] | None = None) -> bool:
+def plugin_commands_unneeded(argv: Sequence[str] | None = None) -> bool:
     """Whether ``argv`` (default ``sys.argv``) runs a component that needs no executor's or auth manager's command."""
     argv = sys.argv if argv is None else argv
     return len(argv) > 1 and argv[1] in COMPONENTS_WITHOUT_AUTH_MANAGER
@@ -41,7 +41,7 @@ def core_commands_suffice(argv: Sequence[str] | None = None) -> bool:
 
 def auth_manager_cli_commands() -> list:
     """Return the auth manager's commands, or none when the call does not need them."""
-    if core_commands_suffice():
+    if plugin_commands_unneeded():
         return []
     from airflow.www.extensions.init_auth_manager import get_auth_manager_cls
 

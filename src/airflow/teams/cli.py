@@ -97,10 +97,10 @@ def _describe(executor: config.ExecutorSpec) -> str:
 
 def executor_names_for_cli() -> list:
     """Return the configured executors, one per class; none when the configuration is broken or not needed."""
-    from airflow.cli.command_sources import core_commands_suffice
+    from airflow.cli.command_sources import plugin_commands_unneeded
     from airflow.executors.executor_loader import ExecutorLoader
 
-    if core_commands_suffice():
+    if plugin_commands_unneeded():
         return []
     try:
         names = ExecutorLoader.get_executor_names()

@@ -47,10 +47,8 @@ class ProblemsOnlyLogger(Logger):
 logger_class = ProblemsOnlyLogger
 
 
-def post_worker_init(_):
-    """Mark the worker ready in its title, as upstream's configuration does (the app is loaded by now)."""
-    import setproctitle
+def post_worker_init(worker):
+    """Mark the worker ready, with upstream's hook: the worker has imported Airflow by now."""
+    from airflow.api_internal import gunicorn_config
 
-    from airflow import settings
-
-    setproctitle.setproctitle(settings.GUNICORN_WORKER_READY_PREFIX + setproctitle.getproctitle())
+    gunicorn_config.post_worker_init(worker)
