@@ -350,6 +350,7 @@ def _dag_run_with_gadget_xcom(dag_id: str, start: datetime.datetime, *, serializ
 
 
 @pytest.mark.db_test
+@pytest.mark.usefixtures("_clean_dags")
 def test_xcom_read_for_an_extra_link_refuses_the_gadget(shipped_allowlist):
     """The chain of the advisory: a DAG author's XCom read by an operator link in the webserver."""
     from airflow.operators.trigger_dagrun import TriggerDagRunOperator
@@ -366,8 +367,11 @@ def test_xcom_read_for_an_extra_link_refuses_the_gadget(shipped_allowlist):
 
 
 @pytest.fixture
-def webserver_with_gadget_xcom(own_session_interface, shipped_allowlist, monkeypatch, request):
-    """An in-process webserver app whose DAG has a TriggerDagRunOperator and a crafted XCom for its link."""
+def webserver_with_gadget_xcom(own_session_interface, shipped_allowlist, monkeypatch, request, _clean_dags):
+    """An in-process webserver app whose DAG has a TriggerDagRunOperator and a crafted XCom for its link.
+
+    Its DAG, run and XCom leave the worker's database after the test (``_clean_dags``).
+    """
     from airflow.www.app import create_app
 
     monkeypatch.setenv("AIRFLOW__API__AUTH_BACKENDS", "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth")
