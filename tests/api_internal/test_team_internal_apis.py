@@ -663,7 +663,7 @@ def test_every_non_refused_method_serves_team_a_s_own_call_as_its_component_send
     from airflow.models.renderedtifields import get_serialized_template_fields
     from airflow.models.taskinstancekey import TaskInstanceKey
     from airflow.serialization import serialized_objects
-    from airflow.teams import reload_configuration
+    from airflow.teams import paths, reload_configuration
     from airflow.teams.rpc_policies import POLICIES
     from airflow.triggers.base import TriggerEvent
     from airflow.triggers.temporal import DateTimeTrigger
@@ -846,6 +846,10 @@ def test_every_non_refused_method_serves_team_a_s_own_call_as_its_component_send
         own.run("airflow.dag_processing.manager.DagFileProcessorManager._fetch_callbacks", max_callbacks=20,
                 standalone_dag_processor=True, dag_directory=own.folder)
         own.run("airflow.dag_processing.manager.DagFileProcessorManager._get_priority_filelocs")
+        # a team's dag-processor takes both in one call (patch teams-dag-processor-one-call-per-loop)
+        callbacks, filelocs = own.run("airflow.teams.dag_processor_polling.take_callbacks_and_parsing_requests",
+                                      max_callbacks=20, dag_directory=own.folder)
+        assert all(paths.below(fileloc, own.folder) for fileloc in filelocs)
         own.run("airflow.dag_processing.manager.DagFileProcessorManager.clear_nonexistent_import_errors",
                 file_paths=files, processor_subdir=own.folder)
         own.run("airflow.dag_processing.manager.DagFileProcessorManager.deactivate_stale_dags",

@@ -619,6 +619,10 @@ POLICIES: dict[str, Policy] = {
         "the triggerer job is the team's; only triggers of the team's tasks (teams.trigger_rows)",
         required=("triggerer_id",),
     ),
+    "airflow.teams.dag_processor_polling.take_callbacks_and_parsing_requests": Policy(
+        "only the callbacks of the team's folder and the parsing requests of its files",
+        required=("dag_directory",),
+    ),
     "airflow.teams.trigger_loading.assign_and_list": Policy(
         "the triggerer job is the team's; only triggers of the team's tasks (teams.trigger_rows)",
         required=("triggerer_id",),
