@@ -1,17 +1,20 @@
 """A team's triggerer takes its triggers with one internal API call per loop (patch
 teams-triggerer-one-call-per-loop), at most every 5 s while it runs no trigger; a triggerer of no team keeps
-upstream's two calls."""
+upstream's two calls. A team's idle triggerer wakes only for that poll and does not watch its empty event
+loop for blocking triggers (patch teams-triggerer-idle-loop)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from types import SimpleNamespace
 
 import pytest
 import requests
 
 from airflow.api_internal.internal_api_call import InternalApiConfig
-from airflow.jobs.triggerer_job_runner import TriggererJobRunner
+from airflow.jobs.triggerer_job_runner import TriggererJobRunner, TriggerRunner
 from airflow.models.trigger import Trigger
 from airflow.serialization.serialized_objects import BaseSerialization
 from airflow.teams import idle_pacing, process_team
@@ -24,7 +27,8 @@ class Runner:
         self.job = SimpleNamespace(id=42)
         self.capacity, self.health_check_threshold = 1000, 30.0
         self.trigger_runner = SimpleNamespace(
-            update_triggers=lambda ids: self.loaded.append(ids), triggers=running or {}, to_create=[]
+            update_triggers=lambda ids: self.loaded.append(ids), triggers=running or {}, to_create=deque(),
+            events=deque(), failed_triggers=deque(), stop=False,
         )
         self.loaded: list[set[int]] = []
 
@@ -100,3 +104,53 @@ def test_a_teams_triggerer_running_triggers_asks_every_loop(calls, clock):
         TriggererJobRunner.load_triggers(runner)
 
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize(("team", "running", "pending", "seconds"), [
+    ("team_a", {}, {}, 5.0),
+    ("team_a", {7: object()}, {}, 1.0),
+    ("team_a", {}, {"to_create": (7, object())}, 1.0),
+    ("team_a", {}, {"events": (7, "event")}, 1.0),  # handed over in the next second, as upstream's
+    ("team_a", {}, {"failed_triggers": (7, None)}, 1.0),
+    (None, {}, {}, 1.0),
+], ids=["idle team", "running", "to create", "event", "failure", "no team"])
+def test_a_teams_idle_triggerer_loop_sleeps_until_its_next_poll(team, running, pending, seconds):
+    if team:
+        process_team.serve(team)
+    runner = Runner(running=running)
+    for queue, item in pending.items():
+        getattr(runner.trigger_runner, queue).append(item)
+
+    assert idle_pacing.triggerer_loop_seconds(runner.trigger_runner) == seconds
+
+
+def watchdog_sleeps(runner, monkeypatch, until_sleeps: int, on_sleep=None) -> list[float]:
+    """The sleeps TriggerRunner.block_watchdog asks for, until it asked for ``until_sleeps``."""
+    asked = []
+
+    async def sleep(seconds):
+        asked.append(seconds)
+        if on_sleep:
+            on_sleep(len(asked))
+        runner.stop = len(asked) >= until_sleeps
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    asyncio.run(TriggerRunner.block_watchdog(runner))
+    return asked
+
+
+def test_a_teams_idle_triggerer_watches_for_blocking_triggers_only_once_one_runs(monkeypatch):
+    process_team.serve("team_a")
+    runner = Runner().trigger_runner
+
+    def a_trigger_arrives(sleeps):
+        if sleeps == 3:
+            runner.triggers[7] = object()
+
+    assert watchdog_sleeps(runner, monkeypatch, 5, a_trigger_arrives) == [1.0, 1.0, 1.0, 0.1, 0.1]
+
+
+def test_a_triggerer_of_no_team_watches_its_event_loop_ten_times_a_second(monkeypatch):
+    runner = Runner().trigger_runner
+
+    assert watchdog_sleeps(runner, monkeypatch, 3) == [0.1, 0.1, 0.1]

@@ -26,9 +26,14 @@ them at most every ``seconds``; a component of no team keeps upstream's pace.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from airflow.teams import process_team
+
+if TYPE_CHECKING:
+    from airflow.jobs.triggerer_job_runner import TriggerRunner
 
 
 class AtMostEvery:
@@ -65,6 +70,41 @@ TEAM_DAG_PROCESSOR_LOOP_SECONDS = 5.0
 # a task deferred in an idle team waits up to this long for its trigger to start. While it runs triggers,
 # it asks every loop, so cancelled triggers stop as upstream's do.
 IDLE_TRIGGERER_POLL = AtMostEvery(5.0)
+
+
+def trigger_runner_idle(trigger_runner: TriggerRunner) -> bool:
+    """Whether a triggerer's runner runs no trigger and has none to start and no event or failure to hand over."""
+    return not (
+        trigger_runner.triggers
+        or trigger_runner.to_create
+        or trigger_runner.events
+        or trigger_runner.failed_triggers
+    )
+
+
+def triggerer_loop_seconds(trigger_runner: TriggerRunner) -> float:
+    """
+    Return how long a triggerer's main loop sleeps: upstream's 1 s, or the idle poll's 5 s in a team's idle one.
+
+    An idle team triggerer's loop has nothing to do but the poll for new triggers (at most every 5 s) and
+    its heartbeat (every 5 s), so it wakes for those only.
+    """
+    if process_team.serving_team() is not None and trigger_runner_idle(trigger_runner):
+        return IDLE_TRIGGERER_POLL.seconds
+    return 1.0
+
+
+async def until_a_trigger_runs(trigger_runner: TriggerRunner) -> None:
+    """
+    In a team's triggerer, wait until its runner has a trigger (checking every second); else return at once.
+
+    Upstream's watchdog of blocking triggers wakes ten times a second; with no trigger nothing can block
+    the runner's event loop, so a team's idle triggerer does not watch it.
+    """
+    if process_team.serving_team() is None:
+        return
+    while not trigger_runner.stop and trigger_runner_idle(trigger_runner):
+        await asyncio.sleep(1.0)
 
 
 def dag_processor_loop_seconds() -> float:

@@ -54,8 +54,7 @@ def load_in_one_call(runner: TriggererJobRunner) -> bool:
     """Load a team triggerer's triggers with one call; False (nothing done) in a process of no team."""
     if process_team.serving_team() is None:
         return False
-    runner_is_idle = not runner.trigger_runner.triggers and not runner.trigger_runner.to_create
-    if runner_is_idle and not idle_pacing.IDLE_TRIGGERER_POLL.due():
+    if idle_pacing.trigger_runner_idle(runner.trigger_runner) and not idle_pacing.IDLE_TRIGGERER_POLL.due():
         return True
     ids = assign_and_list(runner.job.id, runner.capacity, runner.health_check_threshold)
     runner.trigger_runner.update_triggers(set(ids))
