@@ -26,7 +26,7 @@ for files in its folder: upstream's query takes (and deletes) every team's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import select
 
@@ -49,19 +49,23 @@ def take_callbacks_and_parsing_requests(
 ) -> tuple[list[CallbackRequest], list[str]]:
     """Take (delete) up to ``max_callbacks`` callbacks of ``dag_directory`` and the parsing requests of its files."""
     from airflow.dag_processing.manager import DagFileProcessorManager
-    from airflow.models.dagbag import DagPriorityParsingRequest
 
     callbacks = DagFileProcessorManager._fetch_callbacks_with_retries(
         max_callbacks, True, dag_directory, session
     )
-    requests = session.scalars(
-        select(DagPriorityParsingRequest).where(
-            paths.sql_below(DagPriorityParsingRequest.fileloc, dag_directory)
-        )
-    ).all()
-    for request in requests:
+    return callbacks, take_parsing_requests(lambda fileloc: paths.below(fileloc, dag_directory), session)
+
+
+def take_parsing_requests(owns: Callable[[str], bool], session: Session) -> list[str]:
+    """Take (delete) the UI's parsing requests of the files ``owns`` accepts; leave the others' requests."""
+    from airflow.models.dagbag import DagPriorityParsingRequest
+
+    taken = [
+        request for request in session.scalars(select(DagPriorityParsingRequest)) if owns(request.fileloc)
+    ]
+    for request in taken:
         session.delete(request)
-    return callbacks, [request.fileloc for request in requests]
+    return [request.fileloc for request in taken]
 
 
 def in_one_call() -> bool:

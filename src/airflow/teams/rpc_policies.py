@@ -426,15 +426,9 @@ def _record_job_team(team: str, params: dict, output: Any, session: Session) -> 
 
 def _own_priority_filelocs(team: str, params: dict, session: Session) -> list[str]:
     """Take (and delete) the parsing requests of the team's files only."""
-    from airflow.models.dagbag import DagPriorityParsingRequest
+    from airflow.teams import dag_processor_polling
 
-    owned = config.load().team(team)
-    filelocs = []
-    for request in session.scalars(select(DagPriorityParsingRequest)):
-        if owned.owns_path(request.fileloc):
-            filelocs.append(request.fileloc)
-            session.delete(request)
-    return filelocs
+    return dag_processor_polling.take_parsing_requests(config.load().team(team).owns_path, session)
 
 
 def _clear_own_import_errors(team: str, params: dict, session: Session) -> None:

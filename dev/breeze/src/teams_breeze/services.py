@@ -143,8 +143,8 @@ class PostgresServer:
             self.password_file.chmod(0o600)
             if self._as_user:  # initdb runs as the unprivileged user and reads it
                 shutil.chown(self.password_file, UNPRIVILEGED_USER)
-            self._run("initdb", "--pgdata", str(self.data_dir), "--username", "postgres", "--auth-local", "scram-sha-256",
-                      "--auth-host", "scram-sha-256", f"--pwfile={self.password_file}", "--encoding", "UTF8",
+            self._run("initdb", "--pgdata", str(self.data_dir), "--username", "postgres", "--auth", "scram-sha-256",
+                      f"--pwfile={self.password_file}", "--encoding", "UTF8",
                       "--no-sync")
         options = f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "--pgdata", str(self.data_dir), "--log", str(self.log), "--wait",
