@@ -237,9 +237,12 @@ def trigger_and_wait(airflow: Launcher, dag_id: str) -> tuple[str, str]:
 
 
 TEAM_DAGS = {
-    "team_a": ["team_a:example_teams_hello", "team_a:produce_orders"],
-    "team_b": ["team_b:consume_orders", "team_b:consume_orders_private", "team_b:example_teams_hello"],
+    "team_a": ["team_a:example_teams_environment", "team_a:example_teams_hello", "team_a:produce_orders"],
+    "team_b": ["team_b:consume_orders", "team_b:consume_orders_private", "team_b:example_teams_environment",
+               "team_b:example_teams_hello"],
 }
+# The first two teams' own environments: another version of semver each (start_airflow.EXAMPLE_REQUIREMENTS).
+TEAM_SEMVER = {"team_a": "2.13.0", "team_b": "3.0.4"}
 
 
 def internal_api_call(url: str, key: str, team: str) -> requests.Response:
@@ -293,6 +296,10 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
         assert f"{team}: {airflow.home}/secrets/{team}/{{connections,variables}}.json" in output
     assert "As team_a_user, trigger team_a:produce_orders" in output
     assert "the refusal is logged in logs/internal-api-team_a.log" in output
+    team_environments = {
+        team: Path(re.search(fr"{team}: (\S+) \({re.escape(str(team_dags / team / 'requirements.txt'))}\)", output)[1])
+        for team in ("team_a", "team_b")
+    }
     state = json.loads((airflow.home / STATE_FILE).read_text())
     assert set(state["groups"]) == {"internal-api-team_a", "internal-api-team_b", "scheduler", "webserver",
                                     "dag-processor-team_a", "dag-processor-team_b", "triggerer-team_a",
@@ -311,6 +318,10 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
             assert not [name for name in names if name.startswith(f"AIRFLOW__{other.upper()}___")], component
             assert b"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=none://" in variables, component
             assert password.encode() not in b"\0".join(variables), component
+            # ... and run from the team's own environment (its requirements.txt)
+            # (the first word: a process title may have rewritten the command line as one string)
+            python = Path(f"/proc/{state['groups'][component]}/cmdline").read_bytes().split()[0].split(b"\0")[0].decode()
+            assert python == str(team_environments[team] / "bin" / "python"), component
     # A team's internal API is gunicorn, whose process title overwrites /proc/<pid>/environ: that it holds
     # its own team's key and not the other's is asked by calls signed with each.
     for team, other in (("team_a", "team_b"), ("team_b", "team_a")):
@@ -321,9 +332,11 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
 
     # Each team's folder got its examples; the admin (team:*) sees every team's DAGs, a team's user only its own.
     assert sorted(path.name for path in (team_dags / "team_a").iterdir()) == [
-        "example_teams_hello.py", "example_teams_orders_producer.py"]
+        "example_teams_environment.py", "example_teams_hello.py", "example_teams_orders_producer.py",
+        "requirements.txt"]
     assert sorted(path.name for path in (team_dags / "team_b").iterdir()) == [
-        "example_teams_hello.py", "example_teams_orders_consumers.py"]
+        "example_teams_environment.py", "example_teams_hello.py", "example_teams_orders_consumers.py",
+        "requirements.txt"]
     every_dag = sorted(TEAM_DAGS["team_a"] + TEAM_DAGS["team_b"])
     airflow.wait_for(lambda: listed_dags(airflow) == every_dag, "every team's example DAGs in GET /api/v1/dags", 180)
     assert listed_dags(airflow, "team_a_user") == TEAM_DAGS["team_a"]
@@ -335,9 +348,19 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
     # Each team's hello reads its own variable and connection; team_a's producer triggers team_b's consumer
     # that allows team_a, and not the one that allows no other team.
     hello = {team: trigger(airflow, f"{team}:example_teams_hello", f"{team}_user") for team in ("team_a", "team_b")}
+    versions = {team: trigger(airflow, f"{team}:example_teams_environment", f"{team}_user")
+                for team in ("team_a", "team_b")}
     produced = trigger(airflow, "team_a:produce_orders", "team_a_user")
     for team, run_id in hello.items():
         assert final_state(airflow, f"{team}:example_teams_hello", run_id) == "success", airflow.diagnostics()
+    # Two versions of one library side by side: each team's task imported its own (a task of the scheduler's
+    # LocalExecutor, started from the team's environment).
+    for team, run_id in versions.items():
+        assert final_state(airflow, f"{team}:example_teams_environment", run_id) == "success", airflow.diagnostics()
+        xcom = airflow.api("GET", f"/dags/{team}:example_teams_environment/dagRuns/{run_id}/taskInstances/"
+                           "show_environment/xcomEntries/return_value", f"{team}_user").json()
+        assert xcom["value"] == (f"{team}:example_teams_environment: semver {TEAM_SEMVER[team]} "
+                                 f"from {team_environments[team]}"), xcom
     assert final_state(airflow, "team_a:produce_orders", produced) == "success", airflow.diagnostics()
     consumed = airflow.wait_for(lambda: finished_runs(airflow, "team_b:consume_orders", "team_b_user"),
                                 "team_b:consume_orders to be triggered by team_a's dataset event", timeout=240)
@@ -385,9 +408,13 @@ def test_team_examples_secrets_and_users_follow_the_team_names(tmp_path):
     launcher.prepare_home()
     folders = {team: sorted(path.name for path in (tmp_path / "team-dags" / team).iterdir())
                for team in ("sales", "ops", "legal")}
-    assert folders == {"sales": ["example_teams_hello.py", "example_teams_orders_producer.py"],
-                       "ops": ["example_teams_hello.py", "example_teams_orders_consumers.py"],
+    assert folders == {"sales": ["example_teams_environment.py", "example_teams_hello.py",
+                                 "example_teams_orders_producer.py", "requirements.txt"],
+                       "ops": ["example_teams_environment.py", "example_teams_hello.py",
+                               "example_teams_orders_consumers.py", "requirements.txt"],
                        "legal": ["example_teams_hello.py"]}
+    assert (tmp_path / "team-dags" / "sales" / "requirements.txt").read_text() == "semver==2.13.0\n"
+    assert (tmp_path / "team-dags" / "ops" / "requirements.txt").read_text() == "semver==3.0.4\n"
     consumers = (tmp_path / "team-dags" / "ops" / "example_teams_orders_consumers.py").read_text()
     assert 'PRODUCER_TEAMS = ["sales"]' in consumers and "team_a" not in consumers.split("PRODUCER_TEAMS =")[1]
     values = {}

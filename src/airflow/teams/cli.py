@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from airflow.teams import config, multi_team_enabled, paths, process_team
+from airflow.teams import config, environments, multi_team_enabled, paths, process_team
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -75,6 +75,7 @@ def teams_list(args: Namespace) -> None:
                 "team": team.name,
                 "executors": [_executor_row(e) for e in team.executors],
                 "dags_folders": list(team.dags_folders),
+                "environment": environments.describe(team.name),
             }
             for team in teams
         ]
@@ -84,6 +85,7 @@ def teams_list(args: Namespace) -> None:
                 "team": team.name,
                 "executors": ", ".join(_describe(e) for e in team.executors),
                 "dags_folders": ", ".join(team.dags_folders),
+                "environment": environments.describe(team.name),
             }
             for team in teams
         ]

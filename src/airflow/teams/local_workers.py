@@ -30,6 +30,7 @@ a new interpreter each.
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
 from contextlib import suppress
 from queue import Empty
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.api_internal import isolation
 from airflow.executors.base_executor import BaseExecutor
 from airflow.executors.local_executor import QueuedLocalWorker
+from airflow.teams import environments
 from airflow.teams.task_fork_server import ForkServerClient
 from airflow.utils.state import TaskInstanceState
 
@@ -52,10 +54,12 @@ IDLE_SECONDS = 30.0
 class IdleLeavingWorker(QueuedLocalWorker):
     """A queued local worker that leaves after ``idle_seconds`` without a task."""
 
-    def __init__(self, task_queue, result_queue, idle_seconds: float):
+    def __init__(self, task_queue, result_queue, idle_seconds: float, team: str | None = None):
         super().__init__(task_queue, result_queue)
         self.idle_seconds = idle_seconds
-        self.fork_server = ForkServerClient()  # starts its server at the first isolated task
+        self.team = team
+        # starts its server at the first isolated task, from the team's environment
+        self.fork_server = ForkServerClient(environments.python(team))
 
     def do_work(self) -> None:
         try:
@@ -73,14 +77,32 @@ class IdleLeavingWorker(QueuedLocalWorker):
         finally:
             self.fork_server.close()
 
+    def _execute_work_in_fork(self, command: CommandType) -> TaskInstanceState:
+        """Fork the scheduler for the task, unless the team has its own environment: that needs its Python."""
+        if environments.of_team(self.team) is not None:
+            return self._execute_work_in_subprocess(command)
+        return super()._execute_work_in_fork(command)
+
     def _execute_work_in_subprocess(self, command: CommandType) -> TaskInstanceState:
         """With database isolation, run the task in a fork of the worker's task fork server."""
-        if not isolation.enabled():  # [core] execute_tasks_new_python_interpreter: upstream's new interpreter
+        if not isolation.enabled():
+            if environments.of_team(self.team) is not None:
+                return self._execute_in_team_environment(command)
+            # [core] execute_tasks_new_python_interpreter: upstream's new interpreter
             return super()._execute_work_in_subprocess(command)
         # A team's executor runs only its team's tasks: one server, started with the team's environment.
         env = isolation.task_environment(BaseExecutor.validate_airflow_tasks_run_command(command)[0])
         if (code := self.fork_server.run(command, env)) != 0:
             self.log.error("Failed to execute task %s: exit code %s.", command, code)
+            return TaskInstanceState.FAILED
+        return TaskInstanceState.SUCCESS
+
+    def _execute_in_team_environment(self, command: CommandType) -> TaskInstanceState:
+        """Run the task as a new interpreter of the team's own environment (upstream's way, its Python)."""
+        try:
+            subprocess.check_call(environments.task_command(self.team, command), close_fds=True)
+        except subprocess.CalledProcessError as err:
+            self.log.error("Failed to execute task %s.", err)
             return TaskInstanceState.FAILED
         return TaskInstanceState.SUCCESS
 
@@ -142,7 +164,9 @@ class WorkersOnDemand:
         workers = [worker for worker in self.executor.workers if worker.is_alive()]  # reaps those that left
         wanted = min(self.executor.parallelism, self.not_reported)
         while len(workers) < wanted:
-            worker = IdleLeavingWorker(self.queue, self.executor.result_queue, self.idle_seconds)
+            worker = IdleLeavingWorker(
+                self.queue, self.executor.result_queue, self.idle_seconds, self.executor.team_name
+            )
             worker.start()
             workers.append(worker)
         self.executor.workers = workers

@@ -50,7 +50,8 @@ PRELOAD = (
 class ForkServerClient:
     """The worker's side: start the server (at the first task), send it a command, read its exit code."""
 
-    def __init__(self):
+    def __init__(self, python: str = sys.executable):
+        self.python = python  # the interpreter of the team's environment
         self.process: subprocess.Popen | None = None
         self.commands = None
         self.results = None
@@ -81,7 +82,7 @@ class ForkServerClient:
         command_read, command_write = os.pipe()
         result_read, result_write = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(command_read), str(result_write)],
+            [self.python, "-m", __name__, str(command_read), str(result_write)],
             env=env,
             pass_fds=(command_read, result_write),
             close_fds=True,

@@ -37,7 +37,8 @@ def multi_team_env(tmp_path, executor) -> dict[str, str]:
 
 @pytest.mark.parametrize("output", ["json", "yaml"])
 def test_teams_list_shows_executors_overrides_masked_and_folders(tmp_path, output):
-    result = airflow("teams", "list", "--output", output, **multi_team_env(tmp_path, TEAMS))
+    environment = {"AIRFLOW__TEAM_B___CORE__TEAM_ENVIRONMENT": str(tmp_path / "team_b-env")}
+    result = airflow("teams", "list", "--output", output, **multi_team_env(tmp_path, TEAMS), **environment)
 
     assert result.returncode == 0, result.stderr
     printed = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("[20"))  # log lines
@@ -46,9 +47,10 @@ def test_teams_list_shows_executors_overrides_masked_and_folders(tmp_path, outpu
         {"team": "team_a", "dags_folders": [str(tmp_path / "dags" / "team_a")], "executors": [
             {"name": "a_celery", "class": "CeleryExecutor", "config": {"celery.broker_url": "***"}},
             {"name": "a_local", "class": "LocalExecutor", "config": {}},
-        ]},
+        ], "environment": "airflow's own"},
         {"team": "team_b", "dags_folders": [str(tmp_path / "b1"), str(tmp_path / "b2")],
-         "executors": [{"name": "b_local", "class": "LocalExecutor", "config": {}}]},
+         "executors": [{"name": "b_local", "class": "LocalExecutor", "config": {}}],
+         "environment": f"{tmp_path / 'team_b-env'} (missing: no bin/python)"},
     ]
     assert "s3cret" not in result.stdout
 
@@ -58,6 +60,7 @@ def test_teams_list_as_a_table(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert "a_celery (CeleryExecutor; celery.broker_url=***), a_local (LocalExecutor)" in result.stdout
+    assert "airflow's own" in result.stdout  # the teams' environment
     assert "s3cret" not in result.stdout
 
 

@@ -17,7 +17,11 @@ REQUIREMENTS = ("dev/requirements/runtime.txt", "dev/requirements/test.txt")
 
 
 def uv() -> str:
-    return os.environ.get("BREEZE_UV", "uv")
+    """The uv that ./breeze runs with (BREEZE_UV), else the pinned copy it installed, else uv on PATH."""
+    if "BREEZE_UV" in os.environ:
+        return os.environ["BREEZE_UV"]
+    own = sorted((Path(__file__).resolve().parents[4] / ".build").glob("uv-*/bin/uv"))
+    return str(own[-1]) if own else "uv"
 
 
 def _run(args: list[str], what: str) -> None:

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
-from teams_breeze.console import BreezeError, info
+from teams_breeze import team_envs
+from teams_breeze.console import BreezeError, info, step
 from teams_breeze.project import Project
 from teams_breeze.services import PostgresServer, ServiceError, free_port, http_ok, local_executors, poll
 
@@ -44,6 +45,9 @@ EXAMPLE_DAG = "example_teams_hello.py"
 TEAM_EXAMPLES = "teams"
 PRODUCER_DAG = "example_teams_orders_producer.py"
 CONSUMER_DAG = "example_teams_orders_consumers.py"
+ENVIRONMENT_DAG = "example_teams_environment.py"
+# The first two teams' own libraries: conflicting versions of one library, one per team.
+EXAMPLE_REQUIREMENTS = ("semver==2.13.0", "semver==3.0.4")
 PRODUCER_TEAMS_LINE = 'PRODUCER_TEAMS = ["team_a"]'
 TEAM_AUTH_MANAGER = "airflow.teams.fab_auth_manager.FabTeamRolesAuthManager"
 SECRETS_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
@@ -303,6 +307,7 @@ class Launcher:
         self.team_secrets = {team: self.home / "secrets" / team for team in self.teams
                              if team_env_var(team, "secrets", "backend") not in os.environ}
         self.python = sys.executable
+        self.team_environments: dict[str, Path] = {}  # the teams with a requirements.txt: their own venv
         self.postgres: PostgresServer | None = None
         self.components: list[Component] = []
         self.internal_api_ports: dict[str | None, int] = {}  # per team (None: the single-team one)
@@ -352,12 +357,16 @@ class Launcher:
 
         Every team gets ``example_teams_hello`` (it reads the team's own variable and connection); the
         first team also the producer of ``s3://shared/orders``, the second team its two consumers, one of
-        which allows the first team to trigger it."""
+        which allows the first team to trigger it. The first two teams also get a requirements.txt (each
+        another version of ``semver``: their own environments) and ``example_teams_environment``."""
         for index, team in enumerate(self.teams):
             folder = self.dags_folder / team
             if folder.exists():
                 continue
             files = {EXAMPLE_DAG: (self.team_examples / EXAMPLE_DAG).read_text()}
+            if index < len(EXAMPLE_REQUIREMENTS):
+                files[team_envs.REQUIREMENTS_FILE] = EXAMPLE_REQUIREMENTS[index] + "\n"
+                files[ENVIRONMENT_DAG] = (self.team_examples / ENVIRONMENT_DAG).read_text()
             if index == 0 and len(self.teams) > 1:
                 files[PRODUCER_DAG] = (self.team_examples / PRODUCER_DAG).read_text()
             if index == 1:
@@ -370,6 +379,17 @@ class Launcher:
             folder.mkdir(parents=True)
             for name, text in files.items():
                 (folder / name).write_text(text)
+
+    def build_team_environments(self) -> None:
+        """Each team with a requirements.txt at the top of its folder runs from its own environment."""
+        for team in self.teams:
+            requirements = self.dags_folder / team / team_envs.REQUIREMENTS_FILE
+            if requirements.is_file():
+                with step(f"Building {team}'s environment from {requirements}"):
+                    self.team_environments[team] = team_envs.build(
+                        self.project, team, requirements, self.project.root / ".build" / "team-envs"
+                    )
+                self._check_interrupted()
 
     def _seed_team_secrets(self) -> None:
         """Each team's secrets files (AIRFLOW_HOME/secrets/<team>/), created if missing: the same connection
@@ -522,6 +542,8 @@ class Launcher:
                     "connections_file_path": str(folder / "connections.json"),
                     "variables_file_path": str(folder / "variables.json"),
                 })
+        for team, folder in self.team_environments.items():  # the scheduler starts the team's tasks from it
+            env[team_env_var(team, "core", "team_environment")] = str(folder)
         if self.args.db_isolation:
             env.update(AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True")
             # One internal API per team (its own URL and key, in the team's variables), or one in all.
@@ -675,8 +697,11 @@ class Launcher:
             if name in clients:
                 while internal_apis:
                     self._wait_for_internal_api(*internal_apis.popitem())
-            component = Component(name, [self.python, "-m", "airflow", *airflow_args], self.logs / f"{name}.log")
             team = next((team for team in self.teams if name.endswith(f"-{team}")), None)
+            python = self.python
+            if team in self.team_environments and name.startswith(TEAM_CODE_COMPONENTS):
+                python = str(self.team_environments[team] / "bin" / "python")
+            component = Component(name, [python, "-m", "airflow", *airflow_args], self.logs / f"{name}.log")
             with component.log.open("w") as out:
                 component.process = subprocess.Popen(
                     component.command, env=self._team_env(team) | extra_env, cwd=self.home,
@@ -757,7 +782,7 @@ Airflow {dist_version('apache-airflow')} is running ({mode}).
   Web UI:      http://localhost:{port}
 {login}  REST API:    http://localhost:{port}/api/v1 (basic auth)
   DAG folder:  {self.dags_folder}{folders}{'  (+ example DAGs)' if self.args.load_example_dags else ''}
-{self._secrets_banner()}  AIRFLOW_HOME {self.home}
+{self._secrets_banner()}{self._environments_banner()}  AIRFLOW_HOME {self.home}
   Logs:        {self.logs}/  ({logs}; task logs below dag_id=*/)
   PostgreSQL:  127.0.0.1:{self.postgres.port}, database {DATABASE!r}, user postgres (log: {self.postgres.log})
 {self._try_banner()}
@@ -782,6 +807,14 @@ Press Ctrl-C to stop.
         head = (f"  Secrets:     per team, the same ids with different values (connection {TEAM_CONN_ID!r}, "
                 f"variable {TEAM_VARIABLE!r}):\n")
         return head + "".join(f"               {line}\n" for line in lines)
+
+    def _environments_banner(self) -> str:
+        """The teams that run from their own environment (a requirements.txt in their folder)."""
+        if not self.team_environments:
+            return ""
+        lines = [f"{team}: {folder} ({self.dags_folder / team / team_envs.REQUIREMENTS_FILE})"
+                 for team, folder in self.team_environments.items()]
+        return "  Team envs:   " + "\n               ".join(lines) + "\n"
 
     def _try_banner(self) -> str:
         """With --teams in AIRFLOW_HOME/team-dags: what to try with the example DAGs."""
@@ -886,6 +919,7 @@ Press Ctrl-C to stop.
                     f"port {self.args.webserver_port} is already in use; pick another with --webserver-port"
                 )
             self.prepare_home()
+            self.build_team_environments()
             self._write_state()
             sql_alchemy_conn = self.start_postgres()
             self._check_interrupted()
