@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -20,11 +21,16 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from teams_breeze.project import Project
 from teams_breeze.services import PostgresServer, free_port, poll, stop_process_group
-from teams_breeze.start_airflow import STATE_FILE, _port_is_free, _proc_stat, group_alive, parser
-from teams_breeze.start_airflow import Launcher as StartAirflow
+from teams_breeze.start_airflow import (
+    STATE_FILE,
+    Launcher as StartAirflow,
+    _port_is_free,
+    _proc_stat,
+    group_alive,
+    parser,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -398,6 +404,64 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
     assert "did not stop within" not in airflow.output(), airflow.output()
     assert not [name for name, pgid in state["groups"].items() if group_alive(pgid)]
     print(f"startup {startup:.1f}s, stop {stop:.1f}s, total {time.monotonic() - started:.1f}s")
+
+
+ATTACKS = Path(__file__).parent / "team_users"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--team-users creates Unix users: root only")
+@pytest.mark.timeout(900)
+def test_team_users_keep_a_teams_code_out_of_the_deployments_secrets_and_the_other_teams(
+    start_launcher, world_searchable_dir
+):
+    """--team-users: team_a's parse, task and trigger each try every way across the local perimeter (the
+    other processes' environments, the password file, PostgreSQL's socket, team_b's secrets, folders and
+    key, the shared keys); the operating system refuses each, while team_a's own secrets stay readable."""
+    dags = world_searchable_dir / "dags"
+    (dags / "team_a").mkdir(parents=True)
+    (dags / "team_b").mkdir()
+    home = world_searchable_dir / "first" / "home"
+    for name in ("attacks.py", "attack_dag.py"):
+        text = (ATTACKS / name).read_text().replace("@AIRFLOW_HOME@", str(home)).replace("@DAGS_FOLDER@", str(dags))
+        (dags / "team_a" / name).write_text(text)
+    (dags / "team_a" / ".airflowignore").write_text("attacks\\.py\n")
+    shutil.copy(BREEZE_ROOT / "dev" / "dags" / "teams" / "example_teams_hello.py", dags / "team_b")
+    airflow = start_launcher(home=home, options=("--teams", "team_a,team_b", "--db-isolation", "--team-users",
+                                                 "--dags-folder", str(dags)))
+    airflow.wait_for(lambda: "is running" in airflow.output(), "the banner", timeout=360)
+    assert re.search(r"Team users: +team_a: airflow-team_a \(uid \d+", airflow.output()), airflow.output()
+    users = {team: pwd.getpwnam(f"airflow-{team}") for team in ("team_a", "team_b")}
+    state = json.loads((home / STATE_FILE).read_text())
+    for name, pgid in state["groups"].items():
+        owner = Path(f"/proc/{pgid}").stat().st_uid
+        team = next((team for team in users if name in (f"dag-processor-{team}", f"triggerer-{team}")), None)
+        assert owner == (users[team].pw_uid if team else 0), name  # internal APIs, scheduler, webserver: root
+
+    run_id = trigger_and_wait_for_dag(airflow, "team_a:attack", "team_a_user")
+    assert final_state(airflow, "team_a:attack", run_id) == "success", airflow.diagnostics()
+    secrets = [(home / name).read_text().strip() for name in (
+        "postgres.password", "fernet.key", "webserver_secret_key", "internal_api_secret_key_team_a",
+        "internal_api_secret_key_team_b")]
+    team_home = home / "team-homes" / "team_a"
+    for where in ("dag-processor", "task", "trigger"):
+        found = json.loads((team_home / f"attacks-{where}.json").read_text())
+        assert found["uid"] == str(users["team_a"].pw_uid), where
+        assert found["own secrets file"].startswith("read "), (where, found)  # what team_a may do, it can
+        assert found["own environment"].startswith("read "), (where, found)
+        crossings = {name: result for name, result in found.items()
+                     if name.startswith(("file ", "postgres ", "environ of "))}
+        assert len([name for name in crossings if name.startswith("environ of ")]) >= 5, (where, found)
+        assert {name: result for name, result in crossings.items() if not result.startswith("refused: ")} == {}, where
+        assert "password authentication failed" in crossings["postgres tcp without password"] or \
+            "no password supplied" in crossings["postgres tcp without password"], crossings
+        cmdlines = " ".join(result for name, result in found.items() if name.startswith("cmdline of "))
+        assert not [secret for secret in secrets if secret in cmdlines], where
+    print(json.dumps(json.loads((team_home / "attacks-task.json").read_text()), indent=1))
+
+
+def trigger_and_wait_for_dag(airflow: Launcher, dag_id: str, user: str) -> str:
+    airflow.wait_for(lambda: dag_id in listed_dags(airflow, user), f"{dag_id} listed", timeout=180)
+    return trigger(airflow, dag_id, user)
 
 
 def test_team_examples_secrets_and_users_follow_the_team_names(tmp_path):

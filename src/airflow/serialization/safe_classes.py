@@ -30,6 +30,7 @@ from __future__ import annotations
 import sys
 
 from airflow.exceptions import SerializationError
+from airflow.triggers.base import BaseTrigger
 from airflow.utils.module_loading import import_string
 
 
@@ -54,3 +55,36 @@ def _may_import(module: str) -> bool:
         return False
     # Airflow's own modules and its providers' (airflow.providers) come from the installed distribution
     return module in sys.modules or module.partition(".")[0] == "airflow"
+
+
+class TriggerReference(BaseTrigger):
+    """A serialized trigger kept by name: it serializes as it came, and never runs here."""
+
+    def __init__(self, classpath: str, kwargs: dict):
+        super().__init__()
+        self.classpath = classpath
+        self.kwargs = kwargs
+
+    def serialize(self) -> tuple[str, dict]:
+        return self.classpath, self.kwargs
+
+    async def run(self):
+        raise RuntimeError(f"{self.classpath} is kept by name and runs only in its team's triggerer")
+        yield  # an async generator, as BaseTrigger.run is
+
+
+def trigger_or_reference(path: str, kwargs: dict) -> BaseTrigger:
+    """
+    Build the trigger of a serialized trigger, or keep it by name when this process may not build it.
+
+    A team defers its tasks through its internal API, which stores the trigger for the team's triggerer
+    and never runs it: it needs the class's path and arguments, not the class. A trigger class of the
+    team's own (in its DAG folder, or in a library only its environment has) must not be imported by a
+    shared process, and often cannot be; a path that is not a trigger class is not built either. Such a
+    trigger comes back as a ``TriggerReference`` with the same path and arguments, which is all the
+    trigger row keeps.
+    """
+    try:
+        return import_subclass(path, BaseTrigger)(**kwargs)
+    except (SerializationError, ImportError):
+        return TriggerReference(path, kwargs)

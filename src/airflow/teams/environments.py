@@ -24,6 +24,11 @@ team's own libraries. The team's dag-processor and triggerer are started from it
 them; what Airflow starts itself, the task processes of the team's LocalExecutor (in the scheduler),
 are new interpreters of that environment (a fork of the scheduler could not import the team's
 libraries). Empty (the default): the team's code runs in Airflow's own environment.
+
+``[core] team_user``, also per team, is the Unix user the team's LocalExecutor runs its task processes
+as, with database isolation: its task fork server is started as that user and its primary group
+(the scheduler needs root, or CAP_SETUID and CAP_SETGID). The team's dag-processor and triggerer run
+as whatever user starts them. Empty (the default): the scheduler's user.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 from airflow.teams import config
 
 OPTION = ("core", "team_environment")
+USER_OPTION = ("core", "team_user")
 
 
 def of_team(team: str | None) -> Path | None:
@@ -55,6 +61,13 @@ def task_command(team: str | None, command: list[str]) -> list[str]:
     if of_team(team) is None:
         return list(command)
     return [python(team), "-m", "airflow", *command[1:]]
+
+
+def unix_user(team: str | None) -> str | None:
+    """Return the Unix user ``team``'s task processes run as, or None for the scheduler's own."""
+    if team is None:
+        return None
+    return config.TeamConf(team).get(*USER_OPTION, fallback="") or None
 
 
 def describe(team: str) -> str:

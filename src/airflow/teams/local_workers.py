@@ -58,8 +58,8 @@ class IdleLeavingWorker(QueuedLocalWorker):
         super().__init__(task_queue, result_queue)
         self.idle_seconds = idle_seconds
         self.team = team
-        # starts its server at the first isolated task, from the team's environment
-        self.fork_server = ForkServerClient(environments.python(team))
+        # starts its server at the first isolated task, from the team's environment, as the team's user
+        self.fork_server = ForkServerClient(environments.python(team), environments.unix_user(team))
 
     def do_work(self) -> None:
         try:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
-from teams_breeze import team_envs
+from teams_breeze import team_envs, team_users
 from teams_breeze.console import BreezeError, info, step
 from teams_breeze.project import Project
 from teams_breeze.services import PostgresServer, ServiceError, free_port, http_ok, local_executors, poll
@@ -308,6 +308,7 @@ class Launcher:
                              if team_env_var(team, "secrets", "backend") not in os.environ}
         self.python = sys.executable
         self.team_environments: dict[str, Path] = {}  # the teams with a requirements.txt: their own venv
+        self.team_users: dict[str, team_users.TeamUser] = {}  # --team-users
         self.postgres: PostgresServer | None = None
         self.components: list[Component] = []
         self.internal_api_ports: dict[str | None, int] = {}  # per team (None: the single-team one)
@@ -381,15 +382,35 @@ class Launcher:
                 (folder / name).write_text(text)
 
     def build_team_environments(self) -> None:
-        """Each team with a requirements.txt at the top of its folder runs from its own environment."""
+        """Each team with a requirements.txt at the top of its folder runs from its own environment; with
+        --team-users every team does, on a Python its user can run."""
+        python = team_users.SHARED_PYTHON if self.args.team_users else None
         for team in self.teams:
             requirements = self.dags_folder / team / team_envs.REQUIREMENTS_FILE
-            if requirements.is_file():
-                with step(f"Building {team}'s environment from {requirements}"):
+            if requirements.is_file() or self.args.team_users:
+                found = requirements if requirements.is_file() else None
+                with step(f"Building {team}'s environment" + (f" from {requirements}" if found else "")):
                     self.team_environments[team] = team_envs.build(
-                        self.project, team, requirements, self.project.root / ".build" / "team-envs"
+                        self.project, team, found, self.project.root / ".build" / "team-envs", python
                     )
                 self._check_interrupted()
+
+    def prepare_team_users(self) -> None:
+        """--team-users: a Unix user per team, owning the team's folder, secrets, home and log folder only."""
+        if not self.args.team_users:
+            return
+        with step("Team users: " + ", ".join(team_users.user_name(team) for team in self.teams)):
+            for team in self.teams:
+                user = team_users.ensure(team, self.home / "team-homes")
+                for folder in (self.dags_folder / team, self.home / "secrets" / team, self.team_logs(team)):
+                    folder.mkdir(parents=True, exist_ok=True)
+                    team_users.give(folder, user)
+                team_users.check_can_run(user, self.team_environments[team] / "bin" / "python")
+                self.team_users[team] = user
+
+    def team_logs(self, team: str) -> Path:
+        """--team-users: the folder of the team's task, trigger and file-processing logs."""
+        return self.logs / f"team={team}"
 
     def _seed_team_secrets(self) -> None:
         """Each team's secrets files (AIRFLOW_HOME/secrets/<team>/), created if missing: the same connection
@@ -544,6 +565,12 @@ class Launcher:
                 })
         for team, folder in self.team_environments.items():  # the scheduler starts the team's tasks from it
             env[team_env_var(team, "core", "team_environment")] = str(folder)
+        for team, user in self.team_users.items():  # ... as the team's user
+            env[team_env_var(team, "core", "team_user")] = user.name
+        if self.team_users:
+            env["AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE"] = team_users.LOG_FILENAME_TEMPLATE
+            # airflow.cfg holds generated keys (mode 0600); every process reads a file of defaults instead
+            env["AIRFLOW_CONFIG"] = str(team_users.shared_config(self.home, self.python))
         if self.args.db_isolation:
             env.update(AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True")
             # One internal API per team (its own URL and key, in the team's variables), or one in all.
@@ -675,14 +702,24 @@ class Launcher:
             commands["dag-processor"] = (["dag-processor"], isolated)
             commands["triggerer"] = (["triggerer"], isolated)
         for team in self.teams:
-            commands[f"dag-processor-{team}"] = (["dag-processor", "--team", team], isolated)
+            own = self._team_user_env(team)
+            commands[f"dag-processor-{team}"] = (["dag-processor", "--team", team], isolated | own)
             # Each triggerer serves its trigger logs on its own port.
             port = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
-            commands[f"triggerer-{team}"] = (["triggerer", "--team", team], port | isolated)
+            commands[f"triggerer-{team}"] = (["triggerer", "--team", team], port | isolated | own)
         commands["webserver"] = (
             ["webserver", "--port", str(self.args.webserver_port), "--hostname", self.args.hostname], {}
         )
         return commands
+
+    def _team_user_env(self, team: str) -> dict[str, str]:
+        """--team-users: the team's home, and its file-processing logs in its own log folder."""
+        if team not in self.team_users:
+            return {}
+        logs = self.team_logs(team)
+        return {"HOME": str(self.team_users[team].home),
+                "AIRFLOW__SCHEDULER__CHILD_PROCESS_LOG_DIRECTORY": str(logs / "scheduler"),
+                "AIRFLOW__LOGGING__DAG_PROCESSOR_MANAGER_LOG_LOCATION": str(logs / "dag_processor_manager.log")}
 
     def start_components(self) -> None:
         """Start every component at once, except the dag-processors and triggerers of ``--db-isolation``:
@@ -698,14 +735,18 @@ class Launcher:
                 while internal_apis:
                     self._wait_for_internal_api(*internal_apis.popitem())
             team = next((team for team in self.teams if name.endswith(f"-{team}")), None)
+            # A team's dag-processor and triggerer run its code: from its environment, as its user.
+            runs_team_code = name.startswith(TEAM_CODE_COMPONENTS)
             python = self.python
-            if team in self.team_environments and name.startswith(TEAM_CODE_COMPONENTS):
+            if team in self.team_environments and runs_team_code:
                 python = str(self.team_environments[team] / "bin" / "python")
             component = Component(name, [python, "-m", "airflow", *airflow_args], self.logs / f"{name}.log")
             with component.log.open("w") as out:
+                as_user = self.team_users[team].popen_args() if team in self.team_users and runs_team_code else {}
                 component.process = subprocess.Popen(
                     component.command, env=self._team_env(team) | extra_env, cwd=self.home,
                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                    **as_user,
                 )
             self.components.append(component)
             self._write_state()
@@ -814,7 +855,12 @@ Press Ctrl-C to stop.
             return ""
         lines = [f"{team}: {folder} ({self.dags_folder / team / team_envs.REQUIREMENTS_FILE})"
                  for team, folder in self.team_environments.items()]
-        return "  Team envs:   " + "\n               ".join(lines) + "\n"
+        text = "  Team envs:   " + "\n               ".join(lines) + "\n"
+        if self.team_users:
+            users = [f"{team}: {user.name} (uid {user.uid}, home {user.home}, logs {self.team_logs(team)})"
+                     for team, user in self.team_users.items()]
+            text += "  Team users:  " + "\n               ".join(users) + "\n"
+        return text
 
     def _try_banner(self) -> str:
         """With --teams in AIRFLOW_HOME/team-dags: what to try with the example DAGs."""
@@ -918,8 +964,14 @@ Press Ctrl-C to stop.
                 raise BreezeError(
                     f"port {self.args.webserver_port} is already in use; pick another with --webserver-port"
                 )
+            if self.args.team_users:
+                if not (self.teams and self.args.db_isolation):
+                    raise BreezeError("--team-users needs --teams and --db-isolation (without isolation every "
+                                      "task holds the database password)")
+                team_users.check_can_create()
             self.prepare_home()
             self.build_team_environments()
+            self.prepare_team_users()
             self._write_state()
             sql_alchemy_conn = self.start_postgres()
             self._check_interrupted()
@@ -981,6 +1033,12 @@ def parser(project: Project) -> argparse.ArgumentParser:
         "--db-isolation", action="store_true",
         help="database access isolation: start an internal API; the dag-processors, single-team triggerer and "
         "task processes hold no database URL (see docs/isolation.md)",
+    )
+    result.add_argument(
+        "--team-users", action="store_true",
+        help="with --teams and --db-isolation, as root: each team's dag-processor, triggerer and tasks run as "
+        "its own Unix user airflow-<team>, which owns only the team's folder, secrets, home and logs "
+        "(see docs/start-airflow.md)",
     )
     result.add_argument(
         "--startup-timeout", type=float, default=300,

@@ -81,12 +81,17 @@ def check(team: str, path: Path, pins: dict[str, str]) -> list[Requirement]:
     return requirements
 
 
-def build(project: Project, team: str, requirements: Path, root: Path) -> Path:
-    """Build (or reuse) ``team``'s environment below ``root``; return its folder."""
-    pins = airflow_pins(project)
-    check(team, requirements, pins)
-    inputs = [project.root / project.fork.constraints, project.root / RUNTIME_REQUIREMENTS, requirements, *wheels(project)]
-    key = hashlib.sha256(project.fork.python.encode())
+def build(project: Project, team: str, requirements: Path | None, root: Path, python: Path | None = None) -> Path:
+    """Build (or reuse) ``team``'s environment below ``root``; return its folder.
+
+    ``requirements`` None: the fork alone. ``python``: the interpreter to base it on (default: the one of
+    ``.build/venv``)."""
+    python = python or project.python
+    inputs = [project.root / project.fork.constraints, project.root / RUNTIME_REQUIREMENTS, *wheels(project)]
+    if requirements is not None:
+        check(team, requirements, airflow_pins(project))
+        inputs.append(requirements)
+    key = hashlib.sha256(str(python).encode())
     for path in inputs:
         key.update(path.name.encode() + hashlib.sha256(path.read_bytes()).digest())
     target = root / f"{team}-{key.hexdigest()[:16]}"
@@ -94,25 +99,26 @@ def build(project: Project, team: str, requirements: Path, root: Path) -> Path:
     with open(target.with_name(target.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another launcher may be building the same environment
         if not (target / DONE).exists():
-            _install(project, team, requirements, target)
+            _install(project, team, requirements, target, python)
     return target
 
 
-def _install(project: Project, team: str, requirements: Path, target: Path) -> None:
+def _install(project: Project, team: str, requirements: Path | None, target: Path, python: Path) -> None:
     constraints = project.root / project.fork.constraints
     shutil.rmtree(target, ignore_errors=True)
     fork_pins = target.with_name(target.name + ".pins.txt")
     fork_pins.write_text("".join(f"{wheel.name.split('-')[0]}=={wheel.name.split('-')[1]}\n"
                                  for wheel in wheels(project)))
     try:
-        _uv(team, ["venv", "--quiet", "--python", str(project.python), str(target)])
+        _uv(team, ["venv", "--quiet", "--python", str(python), str(target)])
         _uv(team, ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(target / "bin" / "python"),
                    "--constraints", str(constraints), "--constraints", str(fork_pins),
                    "--find-links", str(project.dist_dir), *map(str, wheels(project)),
-                   "--requirement", str(project.root / RUNTIME_REQUIREMENTS), "--requirement", str(requirements)])
+                   "--requirement", str(project.root / RUNTIME_REQUIREMENTS),
+                   *(["--requirement", str(requirements)] if requirements else [])])
     finally:
         fork_pins.unlink(missing_ok=True)
-    (target / DONE).write_text(requirements.read_text())
+    (target / DONE).write_text(requirements.read_text() if requirements else "")
 
 
 def _uv(team: str, args: list[str]) -> None:
