@@ -27,12 +27,13 @@ USER 50000
 # A venv works both on python:*-slim and on a distro Python that refuses bare pip (PEP 668). Installed
 # as ./breeze installs .build/venv: the pinned uv (then removed), source builds (python-nvd3 has no
 # wheel) with the pinned build backends, and bytecode compiled now, so that no process recompiles
-# Airflow (PYTHONDONTWRITEBYTECODE, read-only root filesystems).
+# Airflow (PYTHONDONTWRITEBYTECODE, read-only root filesystems). uv trusts the image's certificate store,
+# as pip does (a proxy's CA added to the base image works for both).
 RUN test -n "$UV_VERSION" || { echo "build with ./breeze build-image (UV_VERSION unset)" >&2; exit 1; } \
  && python3 -m venv "$VIRTUAL_ENV" \
  && python3 -m venv /tmp/uv \
  && /tmp/uv/bin/pip install --no-cache-dir --quiet "uv==$UV_VERSION" \
- && /tmp/uv/bin/uv pip install --no-cache --compile-bytecode --python "$VIRTUAL_ENV/bin/python" \
+ && UV_SYSTEM_CERTS=1 /tmp/uv/bin/uv pip install --no-cache --compile-bytecode --python "$VIRTUAL_ENV/bin/python" \
       --constraints /tmp/constraints-3.11.txt --build-constraints /tmp/build-constraints.txt \
       /tmp/dist/*.whl -r /tmp/runtime.txt \
  && rm -rf /tmp/uv

@@ -30,7 +30,8 @@ initContainers:
 {{- end }}
 containers:
   - name: {{ .component }}
-    {{- include "airflow-teams.airflowImage" (list $root (and $t $t.image)) | nindent 4 }}
+    {{- /* a team's image runs its code; its internal API (the database URL) runs the fork's image */}}
+    {{- include "airflow-teams.airflowImage" (list $root (and $t (ne .component "internal-api") $t.image)) | nindent 4 }}
     {{- with .command }}
     command:
       {{- toYaml . | nindent 6 }}

@@ -3,6 +3,7 @@ pins is refused in one line before anything is installed; what uv cannot fit is 
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,45 @@ def test_start_airflow_refuses_a_conflicting_team_requirement_before_starting_an
     with pytest.raises(BreezeError, match=r"^team team_b: .* asks for pendulum<3, but Airflow pins pendulum==3\."):
         launcher.build_team_environments()
     assert launcher.team_environments == {}
+
+
+def test_a_team_image_is_refused_before_any_engine_runs(tmp_path, monkeypatch):
+    from teams_breeze import image
+
+    monkeypatch.setattr(image, "select_engine", lambda engine: pytest.fail("an engine was chosen"))
+    path = tmp_path / "requirements.txt"
+    path.write_text("pendulum<3\n")
+    with pytest.raises(BreezeError, match=r"^team team_b: .* asks for pendulum<3, but Airflow pins pendulum==3\.") as raised:
+        image.build_team_image(Project(BREEZE_ROOT), "team_b", path, tag=None, engine=None, base_image=None)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_team_image_is_the_forks_image_plus_the_teams_requirements_under_the_pins(tmp_path, monkeypatch):
+    """The build: the team Dockerfile FROM the fork's image, the team's requirements, the fork's own pins."""
+    from teams_breeze import image
+
+    project = Project(BREEZE_ROOT)
+    path = tmp_path / "requirements.txt"
+    path.write_text("semver==3.0.4\n")
+    built = {}
+
+    def fake_run(command, cwd):
+        context = Path(command[-1])
+        built.update(command=command, files={p.name: p.read_text() for p in context.iterdir()})
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(image, "select_engine", lambda engine: "buildah")
+    monkeypatch.setattr(image.subprocess, "run", fake_run)
+    assert image.build_team_image(project, "Team_B", path, tag=None, engine=None, base_image=None) == 0
+
+    fork_tag = image.default_tag(project)
+    assert built["command"][:2] == ["buildah", "bud"]
+    assert built["command"][built["command"].index("--tag") + 1] == fork_tag.replace("airflow-teams:",
+                                                                                    "airflow-teams-team_b:")
+    assert f"BASE_IMAGE={fork_tag}" in built["command"]
+    assert built["files"]["team-requirements.txt"] == "semver==3.0.4\n"
+    assert built["files"]["fork-pins.txt"] == team_envs.fork_pin_lines(project)
+    assert f"apache_airflow=={team_envs.airflow_pins(project)['apache-airflow']}\n" in built["files"]["fork-pins.txt"]
+    dockerfile = built["files"]["Dockerfile"]
+    assert "FROM ${BASE_IMAGE}" in dockerfile
+    assert "--constraint /tmp/constraints-3.11.txt --constraint /tmp/fork-pins.txt" in dockerfile

@@ -63,7 +63,8 @@ def expected_teams(values_teams: list[dict]) -> list[dict]:
              "executors": [{"name": f"{t['name']}_{t['executor']}",
                             "class": "CeleryExecutor" if t["executor"] == "celery" else "KubernetesExecutor",
                             "config": {}}],
-             "dags_folders": [f"/opt/airflow/dags/{t['name']}"]} for t in values_teams]
+             "dags_folders": [f"/opt/airflow/dags/{t['name']}"],
+             "environment": "airflow's own"} for t in values_teams]  # in an image, the image is the environment
 
 
 def check_all(pods: list[Pod], rendered: Rendered, tmp_path: Path) -> dict[str, dict]:

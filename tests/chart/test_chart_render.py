@@ -165,6 +165,11 @@ def test_team_config_secrets_backend_image_and_resources_per_team():
     assert env["AIRFLOW__TEAM_A___SECRETS__BACKEND"] == "airflow.providers.hashicorp.secrets.vault.VaultBackend"
     assert env["AIRFLOW__TEAM_A___SECRETS__BACKEND_KWARGS"] == "<secret team-a-vault/backend-kwargs>"
     assert worker.main["image"] == "registry.example/team-a-airflow:7"
+    # every pod that runs team_a's code is from team_a's image (./breeze build-image --team); its internal
+    # API, shared code holding the database URL, from the fork's
+    for component in ("dag-processor", "triggerer"):
+        assert rendered.pod(component, "team_a").main["image"] == "registry.example/team-a-airflow:7", component
+    assert rendered.pod("internal-api", "team_a").main["image"] == "airflow-teams:2.11.2-teams.1"
     assert worker.main["resources"] == {"limits": {"memory": "4Gi"}}
     assert worker.spec["nodeSelector"] == {"pool": "team-a"}
     assert "16" == worker.main["args"][worker.main["args"].index("--concurrency") + 1]

@@ -13,7 +13,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from teams_breeze import build_constraints
+from teams_breeze import build_constraints, environment
 from teams_breeze.console import BreezeError, info, step
 from teams_breeze.gitutil import git, git_text
 from teams_breeze.project import Dist, Project
@@ -105,7 +105,7 @@ def build_wheel(project: Project, dist: Dist) -> Path:
         _stamp(source, dist, version, stamp_git_version)
         out = Path(tmp) / "out"
         result = subprocess.run(
-            [os.environ.get("BREEZE_UV", "uv"), "build", "--quiet", "--wheel", "--python", project.fork.python,
+            [environment.uv(), "build", "--quiet", "--wheel", "--python", project.fork.python,
              "--build-constraints", str(backend_pins), "--out-dir", str(out), str(source)],
             capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH},
         )

@@ -153,6 +153,16 @@ def cmd_build_image(project: Project, args: argparse.Namespace) -> int:
     from teams_breeze import image
 
     setup(project)
+    if args.team is not None:  # checked and built from .build/venv, which has the fork's team name rule
+        if args.requirements is None:
+            raise BreezeError("--team needs --requirements FILE: the team's extra requirements")
+        command = [str(project.python), "-m", "teams_breeze.team_image", "--team", args.team,
+                   "--requirements", str(Path(args.requirements).resolve())]
+        for option in ("tag", "engine", "base_image"):
+            if getattr(args, option):
+                command += [f"--{option.replace('_', '-')}", getattr(args, option)]
+        os.chdir(project.root)
+        os.execv(command[0], command)
     return image.build_image(project, tag=args.tag, engine=args.engine, base_image=args.base_image)
 
 
@@ -259,7 +269,11 @@ def parser() -> argparse.ArgumentParser:
     image_parser = commands.add_parser("build-image", help="build the production image from dist/ (docker, buildah or podman)")
     image_parser.add_argument("--tag", default=None, help="image tag (default: airflow-teams:<version>)")
     image_parser.add_argument("--engine", choices=("docker", "buildah", "podman"), help="default: first that works")
-    image_parser.add_argument("--base-image", default=None, help="override the Dockerfile's BASE_IMAGE build arg")
+    image_parser.add_argument("--base-image", default=None, help="override the Dockerfile's BASE_IMAGE build arg "
+                              "(with --team: the fork's image to build on, default airflow-teams:<version>)")
+    image_parser.add_argument("--team", default=None, help="build a team's image: the fork's image plus --requirements "
+                              "(tag airflow-teams-<team>:<version>)")
+    image_parser.add_argument("--requirements", default=None, help="with --team: the team's requirements file")
     image_parser.set_defaults(func=cmd_build_image)
 
     constraints_parser = commands.add_parser(

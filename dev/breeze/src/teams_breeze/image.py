@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 from teams_breeze import build, build_constraints
 from teams_breeze.console import BreezeError, info, step
 from teams_breeze.project import Project
 
 ENGINES = ("docker", "buildah", "podman")
+TEAM_DOCKERFILE = "dev/images/team.Dockerfile"
 _INSTALL_HINT = (
     "install one, e.g. `apt-get install buildah` (daemonless; where containers cannot nest, "
     "export BUILDAH_ISOLATION=chroot) or start the Docker daemon"
@@ -70,14 +73,45 @@ def _check_inputs(project: Project) -> None:
             raise BreezeError(f"dist/ has no {prefix}*.whl; run `./breeze setup`")
 
 
+def team_tag(project: Project, team: str) -> str:
+    return default_tag(project).replace("airflow-teams:", f"airflow-teams-{team.lower()}:", 1)  # no capitals in names
+
+
+def team_build_context(project: Project, team: str, requirements: Path, context: Path) -> None:
+    """The build context of a team's image; a requirement changing an Airflow pin is refused first."""
+    from teams_breeze import team_envs  # needs packaging: in .build/venv (teams_breeze.team_image)
+
+    team_envs.check(team, requirements, team_envs.airflow_pins(project))
+    shutil.copy(project.root / TEAM_DOCKERFILE, context / "Dockerfile")
+    shutil.copy(requirements, context / "team-requirements.txt")
+    (context / "fork-pins.txt").write_text(team_envs.fork_pin_lines(project))
+
+
+def build_team_image(project: Project, team: str, requirements: Path, tag: str | None, engine: str | None,
+                     base_image: str | None) -> int:
+    """A team's image: ``base_image`` (default: the fork's image) plus the team's requirements."""
+    with tempfile.TemporaryDirectory() as scratch:
+        context = Path(scratch)
+        team_build_context(project, team, requirements, context)
+        tag = tag or team_tag(project, team)
+        engine = select_engine(engine)
+        command = [engine, "bud" if engine == "buildah" else "build", "--file", str(context / "Dockerfile"),
+                   "--tag", tag, "--build-arg", f"BASE_IMAGE={base_image or default_tag(project)}", str(context)]
+        return _run_build(engine, command, tag, project.root)
+
+
 def build_image(project: Project, tag: str | None, engine: str | None, base_image: str | None) -> int:
     _check_inputs(project)
     tag = tag or default_tag(project)
     engine = select_engine(engine)
     command = build_command(engine, project, tag, base_image)
+    return _run_build(engine, command, tag, project.root)
+
+
+def _run_build(engine: str, command: list[str], tag: str, cwd: Path) -> int:
     info("    " + " ".join(command))
     with step(f"Building image {tag} with {engine}"):
-        returncode = subprocess.run(command, cwd=project.root).returncode
+        returncode = subprocess.run(command, cwd=cwd).returncode
         if returncode != 0:
             message = f"`{engine} {command[1]}` exited with {returncode}; its output is above"
             if engine == "buildah" and os.environ.get("BUILDAH_ISOLATION") != "chroot":

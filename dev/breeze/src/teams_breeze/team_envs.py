@@ -38,6 +38,11 @@ def wheels(project: Project) -> list[Path]:
     return built
 
 
+def fork_pin_lines(project: Project) -> str:
+    """Constraints pinning the fork's own distributions to the built wheels (not on PyPI)."""
+    return "".join(f"{wheel.name.split('-')[0]}=={wheel.name.split('-')[1]}\n" for wheel in wheels(project))
+
+
 def airflow_pins(project: Project) -> dict[str, str]:
     """Every package Airflow pins, by canonical name: the fork's wheels and the constraints."""
     pins = {}
@@ -107,8 +112,7 @@ def _install(project: Project, team: str, requirements: Path | None, target: Pat
     constraints = project.root / project.fork.constraints
     shutil.rmtree(target, ignore_errors=True)
     fork_pins = target.with_name(target.name + ".pins.txt")
-    fork_pins.write_text("".join(f"{wheel.name.split('-')[0]}=={wheel.name.split('-')[1]}\n"
-                                 for wheel in wheels(project)))
+    fork_pins.write_text(fork_pin_lines(project))
     try:
         _uv(team, ["venv", "--quiet", "--python", str(python), str(target)])
         _uv(team, ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(target / "bin" / "python"),
