@@ -241,6 +241,49 @@ def test_a_person_in_the_browser_sees_and_opens_only_the_dags_of_their_teams(dep
         open_grid(person, "team_b:billing", ["charge_customers"])
 
 
+# Every navbar entry of each kind of person: a team member, a member of every team with no team and with one
+# team selected in the switcher, and the admin. (name, selected team)
+NAVBAR_PEOPLE = [("alice", None), ("dana", None), ("dana", "team_a"), ("carol", None)]
+
+
+def navbar_links(person: Person) -> dict[str, str]:
+    """The navbar's entries that lead to a page of this site: text -> URL (dropdown entries included)."""
+    from selenium.webdriver.common.by import By
+
+    links = {}
+    for link in person.driver.find_elements(By.CSS_SELECTOR, ".navbar a[href]"):
+        href = link.get_attribute("href") or ""
+        text = " ".join((link.get_attribute("textContent") or "").split())
+        if href.startswith(person.url) and "#" not in href and text and "/logout" not in href \
+                and "/teams/select" not in href:
+            links[text] = href
+    return links
+
+
+@pytest.mark.parametrize(("name", "team"), NAVBAR_PEOPLE, ids=["team-member", "every-team", "one-team-selected",
+                                                               "admin"])
+def test_every_navbar_entry_is_there_and_opens_for_each_kind_of_person(deployment, browser, name, team):
+    person = Person(browser, deployment, name)
+    person.log_in()
+    if team:
+        person.open(f"/teams/select?team={team}&next=/home", f"home-{team}")
+    person.wait(lambda d: person.listed_dags(), "DAG list")
+    links = navbar_links(person)
+    assert "DAGs" in links, sorted(links)
+
+    session = requests.Session()  # the browser's session: status codes and flashed refusals, for every entry
+    for cookie in browser.get_cookies():
+        session.cookies.set(cookie["name"], cookie["value"])
+    problems = []
+    for text, href in sorted(links.items()):
+        response = session.get(href, timeout=120)
+        if response.status_code >= 400:
+            problems.append(f"{text} ({href}): HTTP {response.status_code}")
+        elif "Access is Denied" in response.text:
+            problems.append(f"{text} ({href}): Access is Denied")
+    assert problems == [], "\n".join(problems)
+
+
 def test_a_data_engineer_switches_the_ui_to_one_team_and_back_without_logging_in_again(deployment, browser):
     from selenium.webdriver.common.by import By
 

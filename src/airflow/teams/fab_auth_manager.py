@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
 from airflow.teams import ids, multi_team_enabled
+from airflow.teams.team_switcher import MENU
 from airflow.utils.session import NEW_SESSION, provide_session
 
 if TYPE_CHECKING:
@@ -72,6 +73,9 @@ class FabTeamRolesAuthManager(FabAuthManager):
             if details and details.id:
                 if ids.team_of(details.id) not in teams:
                     return False
+            elif method == MENU:
+                if not teams:
+                    return False  # the navbar's "DAGs": for a member of any team, which lists its teams' DAGs
             elif access_entity is None and not self._in_every_team(teams):
                 return False  # "all DAGs" means every team's DAGs
         return super().is_authorized_dag(

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 SELECTED_TEAM = "teams_selected_team"  # the session key of the team a user chose in the navbar
 
 
+# The method of a navbar entry's question (FAB's menu access): showing "DAGs" is not reading all of them.
+MENU = "MENU"
+
 def selected_team() -> str | None:
     """
     Return the team the current request narrows the user's DAGs to, or None (all the user's teams).
@@ -72,7 +75,7 @@ def narrow_to_selected_team(auth_manager) -> None:
 
     @functools.wraps(is_authorized_dag)
     def is_authorized_all_or_dag(*, method, access_entity=None, details=None, user=None):
-        if details is None and access_entity is None and selected_team() is not None:
+        if details is None and access_entity is None and method != MENU and selected_team() is not None:
             return False
         return is_authorized_dag(method=method, access_entity=access_entity, details=details, user=user)
 
