@@ -396,6 +396,16 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
         connection = json.loads((airflow.home / "secrets" / team / "connections.json").read_text())["team_db"]
         assert connection["password"] not in logs
 
+    # The operator's CLI against the running deployment, as the banner says.
+    assert f"CLI:         ./breeze airflow --airflow-home {airflow.home} <command>" in output
+    assert (airflow.home / "airflow-cli.env").stat().st_mode & 0o077 == 0
+    cli = subprocess.run([sys.executable, "-m", "teams_breeze", "airflow", "--airflow-home", str(airflow.home),
+                          "dags", "list-runs", "-d", "team_a:example_teams_hello", "-o", "json"],
+                         capture_output=True, text=True, timeout=120, env=launcher_env(), cwd=BREEZE_ROOT)
+    assert cli.returncode == 0, cli.stderr
+    runs = json.loads(cli.stdout[cli.stdout.index("[{"):].splitlines()[0])
+    assert [run["run_id"] for run in runs] == [hello["team_a"]], cli.stdout
+
     # SIGINT: the internal APIs stop after the components that call them, so nothing waits for SIGKILL.
     stop_started = time.monotonic()
     airflow.process.send_signal(signal.SIGINT)

@@ -149,6 +149,26 @@ def cmd_start_airflow(project: Project, args: argparse.Namespace) -> int:
     os.execv(command[0], command)
 
 
+def cmd_airflow(project: Project, args: argparse.Namespace) -> int:
+    """The airflow CLI against a deployment of start-airflow, with the environment it runs with."""
+    import shlex
+
+    home = Path(args.airflow_home or project.root / ".build" / "airflow-home").resolve()
+    env_file = home / "airflow-cli.env"  # start_airflow.CLI_ENV_FILE
+    if not env_file.is_file():
+        raise BreezeError(f"no deployment has started on {home}: run ./breeze start-airflow"
+                          + (f" --airflow-home {home}" if args.airflow_home else "") + " first")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "_AIRFLOW"))}
+    for line in env_file.read_text().splitlines():
+        _, assignment = shlex.split(line)  # export KEY=value
+        key, value = assignment.split("=", 1)
+        env[key] = value
+    # the build the deployment runs (no setup: rebuilding under a running deployment would not change it)
+    command = [str(project.python), "-m", "airflow", *args.airflow_args]
+    os.chdir(home)
+    os.execve(command[0], command, env)
+
+
 def cmd_build_image(project: Project, args: argparse.Namespace) -> int:
     from teams_breeze import image
 
@@ -265,6 +285,14 @@ def parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     start_parser.set_defaults(func=cmd_start_airflow, passthrough="start_args")
+
+    airflow_parser = commands.add_parser(
+        "airflow", help="the airflow CLI against the deployment start-airflow runs (its environment)",
+        description="./breeze airflow [--airflow-home DIR] <airflow arguments>, e.g. `./breeze airflow dags list`.",
+    )
+    airflow_parser.add_argument("--airflow-home", default=None,
+                                help="the deployment's AIRFLOW_HOME (default: .build/airflow-home)")
+    airflow_parser.set_defaults(func=cmd_airflow, passthrough="airflow_args")
 
     image_parser = commands.add_parser("build-image", help="build the production image from dist/ (docker, buildah or podman)")
     image_parser.add_argument("--tag", default=None, help="image tag (default: airflow-teams:<version>)")

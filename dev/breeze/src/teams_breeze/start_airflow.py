@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -57,6 +58,9 @@ DATA_ENGINEER = "data_engineer"
 METRICS_LOG = "metrics.log"
 STATSD_PREFIX = "airflow"
 STATE_FILE = "start-airflow.json"
+# The operator's environment (the scheduler's: every team's settings, the database URL), mode 0600: what
+# `./breeze airflow` runs the CLI with, and what `set -a; . <file>` gives a shell.
+CLI_ENV_FILE = "airflow-cli.env"
 LOG_TAIL_LINES = 30
 API_AUTH_BACKENDS = "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session"
 
@@ -585,7 +589,15 @@ class Launcher:
         if kept:
             info("    note: these AIRFLOW__* variables from your environment stay in effect: " + ", ".join(kept))
         self.env = env
+        self._write_cli_env()
         return env
+
+    def _write_cli_env(self) -> None:
+        path = self.home / CLI_ENV_FILE
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text("".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(self.env.items())
+                                if key.startswith(("AIRFLOW", "PYTHON")) or key == "PATH"))
 
     def _executor_setting(self) -> str:
         if not self.teams:
@@ -823,7 +835,8 @@ Airflow {dist_version('apache-airflow')} is running ({mode}).
   Web UI:      http://localhost:{port}
 {login}  REST API:    http://localhost:{port}/api/v1 (basic auth)
   DAG folder:  {self.dags_folder}{folders}{'  (+ example DAGs)' if self.args.load_example_dags else ''}
-{self._secrets_banner()}{self._environments_banner()}  AIRFLOW_HOME {self.home}
+{self._secrets_banner()}{self._environments_banner()}  CLI:         ./breeze airflow --airflow-home {self.home} <command>  (e.g. dags list)
+  AIRFLOW_HOME {self.home}
   Logs:        {self.logs}/  ({logs}; task logs below dag_id=*/)
   PostgreSQL:  127.0.0.1:{self.postgres.port}, database {DATABASE!r}, user postgres (log: {self.postgres.log})
 {self._try_banner()}
