@@ -37,6 +37,7 @@ SELECTED_TEAM = "teams_selected_team"  # the session key of the team a user chos
 # The method of a navbar entry's question (FAB's menu access): showing "DAGs" is not reading all of them.
 MENU = "MENU"
 
+
 def selected_team() -> str | None:
     """
     Return the team the current request narrows the user's DAGs to, or None (all the user's teams).
