@@ -80,7 +80,7 @@ class IdleLeavingWorker(QueuedLocalWorker):
     def _execute_work_in_fork(self, command: CommandType) -> TaskInstanceState:
         """Fork the scheduler for the task, unless the team has its own environment: that needs its Python."""
         if environments.of_team(self.team) is not None:
-            return self._execute_work_in_subprocess(command)
+            return self._execute_in_team_environment(command)
         return super()._execute_work_in_fork(command)
 
     def _execute_work_in_subprocess(self, command: CommandType) -> TaskInstanceState:

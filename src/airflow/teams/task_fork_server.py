@@ -52,7 +52,15 @@ class ForkServerClient:
 
     def __init__(self, python: str = sys.executable, user: str | None = None):
         self.python = python  # the interpreter of the team's environment
-        self.user = user  # the team's Unix user: the server and every task run as it and its primary group
+        # The team's Unix user: the server and every task run as it, its primary group only, its home.
+        self.as_user: dict = {}
+        self.user_environment: dict[str, str] = {}
+        if user is not None:
+            import pwd
+
+            entry = pwd.getpwnam(user)
+            self.as_user = {"user": user, "group": entry.pw_gid, "extra_groups": []}
+            self.user_environment = {"HOME": entry.pw_dir, "USER": user, "LOGNAME": user}
         self.process: subprocess.Popen | None = None
         self.commands = None
         self.results = None
@@ -65,7 +73,7 @@ class ForkServerClient:
         """
         if self.process is not None and self.process.poll() is not None:
             self.close()  # it died between two tasks
-        env = {**env, **_user_environment(self.user)}
+        env = {**env, **self.user_environment}
         if self.process is None:
             self._start(env)
         try:
@@ -88,7 +96,7 @@ class ForkServerClient:
             env=env,
             pass_fds=(command_read, result_write),
             close_fds=True,
-            **_as_user(self.user),
+            **self.as_user,
         )
         os.close(command_read)
         os.close(result_write)
@@ -103,24 +111,6 @@ class ForkServerClient:
         if self.process is not None:
             self.process.wait()
         self.process = self.commands = self.results = None
-
-
-def _as_user(user: str | None) -> dict:
-    """Popen's arguments to start a process as ``user``, its primary group and no other group."""
-    if user is None:
-        return {}
-    import pwd
-
-    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
-
-
-def _user_environment(user: str | None) -> dict[str, str]:
-    """Return what a login of ``user`` sets: its home, not the scheduler's."""
-    if user is None:
-        return {}
-    import pwd
-
-    return {"HOME": pwd.getpwnam(user).pw_dir, "USER": user, "LOGNAME": user}
 
 
 def _run_in_child(request: dict, command_fd: int, result_fd: int) -> None:
