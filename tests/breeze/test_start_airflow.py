@@ -460,8 +460,14 @@ def test_team_users_keep_a_teams_code_out_of_the_deployments_secrets_and_the_oth
         assert found["own environment"].startswith("read "), (where, found)
         crossings = {name: result for name, result in found.items()
                      if name.startswith(("file ", "postgres ", "environ of "))}
-        assert len([name for name in crossings if name.startswith("environ of ")]) >= 5, (where, found)
         assert {name: result for name, result in crossings.items() if not result.startswith("refused: ")} == {}, where
+        # ... each refused for the reason that matters: the file is there, the socket is there
+        files = {name: result for name, result in crossings.items() if name.startswith("file ")}
+        assert {name: result for name, result in files.items() if "PermissionError" not in result} == {}, where
+        refused_environs = [name for name, result in crossings.items()
+                            if name.startswith("environ of ") and "PermissionError" in result]
+        assert len(refused_environs) >= 5, (where, found)
+        assert "Permission denied" in crossings["postgres socket"], crossings
         assert "password authentication failed" in crossings["postgres tcp without password"] or \
             "no password supplied" in crossings["postgres tcp without password"], crossings
         cmdlines = " ".join(result for name, result in found.items() if name.startswith("cmdline of "))

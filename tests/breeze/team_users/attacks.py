@@ -32,8 +32,8 @@ def _postgres(**kwargs) -> str:
 
     try:
         psycopg2.connect(dbname="airflow", user="postgres", connect_timeout=5, **kwargs).close()
-    except psycopg2.OperationalError as err:
-        return f"refused: {str(err).strip().splitlines()[-1]}"
+    except psycopg2.OperationalError as err:  # its first line says why (the others are hints)
+        return f"refused: {str(err).strip().splitlines()[0]}"
     return "connected"
 
 
@@ -43,7 +43,7 @@ def attempts() -> dict[str, str]:
         "own secrets file": _try(lambda: _read(home / "secrets" / "team_a" / "variables.json")),
         "own environment": _try(lambda: _read(Path("/proc/self/environ"))),
     }
-    for name in ("postgres.password", "fernet.key", "webserver_secret_key", "airflow.cfg",
+    for name in ("postgres.password", "fernet.key", "webserver_secret_key", "airflow-cli.env",
                  "internal_api_secret_key_team_a", "internal_api_secret_key_team_b",
                  "secrets/team_b/connections.json", "secrets/team_b", "team-homes/team_b", "logs/team=team_b",
                  "postgres"):

@@ -390,14 +390,19 @@ class Launcher:
         --team-users every team does, on a Python its user can run."""
         python = team_users.SHARED_PYTHON if self.args.team_users else None
         for team in self.teams:
-            requirements = self.dags_folder / team / team_envs.REQUIREMENTS_FILE
-            if requirements.is_file() or self.args.team_users:
-                found = requirements if requirements.is_file() else None
-                with step(f"Building {team}'s environment" + (f" from {requirements}" if found else "")):
-                    self.team_environments[team] = team_envs.build(
-                        self.project, team, found, self.project.root / ".build" / "team-envs", python
-                    )
-                self._check_interrupted()
+            requirements = self._team_requirements(team)
+            if requirements is None and not self.args.team_users:
+                continue
+            with step(f"Building {team}'s environment" + (f" from {requirements}" if requirements else "")):
+                self.team_environments[team] = team_envs.build(
+                    self.project, team, requirements, self.project.root / ".build" / "team-envs", python
+                )
+            self._check_interrupted()
+
+    def _team_requirements(self, team: str) -> Path | None:
+        """The team's requirements.txt, at the top of its folder, if it has one."""
+        path = self.dags_folder / team / team_envs.REQUIREMENTS_FILE
+        return path if path.is_file() else None
 
     def prepare_team_users(self) -> None:
         """--team-users: a Unix user per team, owning the team's folder, secrets, home and log folder only."""
@@ -863,10 +868,10 @@ Press Ctrl-C to stop.
         return head + "".join(f"               {line}\n" for line in lines)
 
     def _environments_banner(self) -> str:
-        """The teams that run from their own environment (a requirements.txt in their folder)."""
+        """The teams that run from their own environment (a requirements.txt in their folder, or --team-users)."""
         if not self.team_environments:
             return ""
-        lines = [f"{team}: {folder} ({self.dags_folder / team / team_envs.REQUIREMENTS_FILE})"
+        lines = [f"{team}: {folder}" + (f" ({requirements})" if (requirements := self._team_requirements(team)) else "")
                  for team, folder in self.team_environments.items()]
         text = "  Team envs:   " + "\n               ".join(lines) + "\n"
         if self.team_users:

@@ -38,9 +38,14 @@ def wheels(project: Project) -> list[Path]:
     return built
 
 
+def fork_pins(project: Project) -> dict[str, str]:
+    """The fork's own distributions and their versions, from the names of the built wheels (not on PyPI)."""
+    return dict(wheel.name.split("-")[:2] for wheel in wheels(project))
+
+
 def fork_pin_lines(project: Project) -> str:
-    """Constraints pinning the fork's own distributions to the built wheels (not on PyPI)."""
-    return "".join(f"{wheel.name.split('-')[0]}=={wheel.name.split('-')[1]}\n" for wheel in wheels(project))
+    """Constraints pinning the fork's own distributions to the built wheels."""
+    return "".join(f"{name}=={version}\n" for name, version in fork_pins(project).items())
 
 
 def airflow_pins(project: Project) -> dict[str, str]:
@@ -50,8 +55,7 @@ def airflow_pins(project: Project) -> dict[str, str]:
         if "==" in line and not line.startswith("#"):
             name, version = line.split(";")[0].split("==", 1)
             pins[canonicalize_name(name.strip())] = version.strip()
-    for wheel in wheels(project):
-        name, version = wheel.name.split("-")[:2]
+    for name, version in fork_pins(project).items():
         pins[canonicalize_name(name)] = version
     return pins
 

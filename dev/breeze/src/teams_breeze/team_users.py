@@ -65,15 +65,20 @@ def ensure(team: str, homes: Path) -> TeamUser:
         result = subprocess.run(
             ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", str(home),
              "--shell", "/usr/sbin/nologin", name], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BreezeError(f"useradd {name} failed: {result.stderr.strip().splitlines()[-1:]}")
+        _check(result, f"useradd {name}")
         entry = pwd.getpwnam(name)
     if entry.pw_dir != str(home):  # made by another AIRFLOW_HOME: its tasks' HOME is the user's home
-        subprocess.run(["usermod", "--home", str(home), name], check=True, capture_output=True)
+        _check(subprocess.run(["usermod", "--home", str(home), name], capture_output=True, text=True),
+               f"usermod --home {home} {name}")
     user = TeamUser(team, name, entry.pw_uid, entry.pw_gid, home)
     home.mkdir(parents=True, exist_ok=True)
     give(home, user)
     return user
+
+
+def _check(result: subprocess.CompletedProcess, what: str) -> None:
+    if result.returncode != 0:
+        raise BreezeError(f"{what} failed: {(result.stderr.strip().splitlines() or ['no output'])[-1]}")
 
 
 def give(path: Path, user: TeamUser) -> None:
