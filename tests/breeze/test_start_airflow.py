@@ -140,9 +140,10 @@ def world_searchable_dir():
 def start_launcher(world_searchable_dir: Path):
     launchers: list[Launcher] = []
 
-    def start(name: str = "first", home: Path | None = None, options: tuple[str, ...] = ()) -> Launcher:
+    def start(name: str = "first", home: Path | None = None, options: tuple[str, ...] = (),
+              private: bool = False) -> Launcher:
         run_dir = world_searchable_dir / name
-        run_dir.mkdir()
+        run_dir.mkdir(mode=0o700 if private else 0o777)  # private: as a checkout below /root is to others
         launcher = Launcher(home or run_dir / "home", free_port(), *options)
         launchers.append(launcher)
         return launcher
@@ -150,12 +151,15 @@ def start_launcher(world_searchable_dir: Path):
     yield start
     for launcher in reversed(launchers):
         launcher.kill()
+        if (launcher.home / "postgres").is_symlink():  # a cluster kept out of a private home, as root
+            shutil.rmtree((launcher.home / "postgres").resolve().parent, ignore_errors=True)
 
 
 @pytest.mark.timeout(900)
 def test_start_airflow_runs_the_example_dag_and_stops_cleanly_on_ctrl_c(start_launcher):
+    """In a home no other user can search: as root, PostgreSQL (run as nobody) keeps its cluster elsewhere."""
     started = time.monotonic()
-    airflow = start_launcher()
+    airflow = start_launcher(private=True)
     airflow.wait_for(lambda: "is running" in airflow.output(), "the banner", timeout=360)
     output = airflow.output()
     assert f"Web UI:      http://localhost:{airflow.port}" in output
@@ -201,6 +205,7 @@ def test_start_airflow_runs_the_example_dag_and_stops_cleanly_on_ctrl_c(start_la
     assert set(state["groups"]) == {"scheduler", "dag-processor", "triggerer", "webserver"}
     postmaster = int((airflow.home / "postgres" / "postmaster.pid").read_text().split()[0])
     assert pid_alive(postmaster)
+    assert (airflow.home / "postgres").is_symlink() == (os.geteuid() == 0)
     stop_started = time.monotonic()
     airflow.process.send_signal(signal.SIGINT)
     try:
@@ -380,6 +385,15 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
     airflow.wait_for(lambda: "teams.trigger_denied:1|c" in (airflow.home / "logs" / "metrics.log").read_text(),
                      "teams.trigger_denied in metrics.log", timeout=60)
     assert airflow.api("GET", "/dags/team_b:consume_orders_private/dagRuns").json()["dag_runs"] == []
+    # team_b reads why in its DAG's audit log (written by team_a's internal API, with the event).
+    for user, status in (("team_b_user", 200), ("team_a_user", 403)):
+        denied = airflow.api("GET", "/eventLogs", user, params={"dag_id": "team_b:consume_orders_private",
+                                                                "event": "teams.trigger_denied"})
+        assert denied.status_code == status, denied.text
+    (row,) = denied_rows = [json.loads(event["extra"]) for event in airflow.api(
+        "GET", "/eventLogs", "team_b_user", params={"dag_id": "team_b:consume_orders_private"}).json()["event_logs"]
+        if event["event"] == "teams.trigger_denied"]
+    assert (row["team"], row["target_team"]) == ("team_a", "team_b"), denied_rows
 
     # The hello task logs, read through the REST API by each team's user, show that team's own values.
     for team, other in (("team_a", "team_b"), ("team_b", "team_a")):

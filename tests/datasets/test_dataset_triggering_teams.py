@@ -8,6 +8,7 @@ team A (roles name the teams: FabTeamRolesAuthManager).
 
 from __future__ import annotations
 
+import json
 
 import pytest
 import requests
@@ -129,6 +130,13 @@ def wait_for_new_run(deployment, dag_id: str, after: int) -> int:
         f"a new successful run of {dag_id}")
 
 
+def refusals(deployment, dag_id: str, since=None) -> list[dict]:
+    """The refusals recorded in the audit log against ``dag_id`` (airflow.teams.denials), oldest first."""
+    rows = deployment.rows("SELECT extra FROM log WHERE event = 'teams.trigger_denied' AND dag_id = :d "
+                           "AND dttm >= coalesce(CAST(:s AS timestamptz), '-infinity') ORDER BY id", d=dag_id, s=since)
+    return [json.loads(extra) for (extra,) in rows]
+
+
 def events_of_run(deployment, run_id: int) -> list[tuple]:
     """(source dag, source teams) of every event attached to one run."""
     return deployment.rows(
@@ -166,9 +174,15 @@ def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
     gate_log = deployment.log_of(deployment.internal_api("team_a")) if deployment.isolated else deployment.task_logs("team_a:produce")
     assert ("may not trigger team_c:consume: team_a is another team and the DAG sets no "
             "allow_triggering_by_teams [queue]") in gate_log
+    # ... and team C reads it in its DAG's audit log: both teams, the object, the reason.
+    (refusal,) = refusals(deployment, "team_c:consume", since=started)
+    assert refusal["team"] == "team_a" and refusal["target_team"] == "team_c", refusal
+    assert refusal["object"].startswith("dataset event ") and refusal["object"].endswith(" on s3://shared/orders")
+    assert refusal["reason"] == "team_a is another team and the DAG sets no allow_triggering_by_teams"
 
 
 def test_a_forged_queue_row_does_not_create_a_run(deployment):
+    started = deployment.scalar("SELECT now()")
     refusal = "may not trigger team_c:consume: team_a is another team and the DAG sets no allow_triggering_by_teams [run]"
     with deployment._engine.begin() as connection:
         # An event of team_a on the dataset (as if written behind the manager's back), and a queue row for
@@ -191,6 +205,9 @@ def test_a_forged_queue_row_does_not_create_a_run(deployment):
 
     assert runs(deployment, "team_c:consume") == []
     assert "Not creating a dataset-triggered run of team_c:consume" in deployment.log_of("scheduler")
+    # written by the scheduler for each of team_a's events on the dataset (this one, and any earlier one)
+    assert {(r["team"], r["target_team"]) for r in refusals(deployment, "team_c:consume", since=started)} == {
+        ("team_a", "team_c")}
 
 
 def test_an_api_event_is_produced_by_the_users_team(deployment):
@@ -240,6 +257,9 @@ def test_direct_triggering_across_teams_needs_the_targets_permission(deployment)
     assert runs(deployment, "team_c:target") == []
     log = deployment.task_logs("team_a:trigger_c")
     assert "TriggerDeniedError: Team 'team_a' may not trigger DAG 'team_c:target'" in log
+    assert refusals(deployment, "team_c:target") == [{
+        "team": "team_a", "target_team": "team_c", "object": "a run of team_c:target",
+        "reason": "team_a is another team and the DAG sets no allow_triggering_by_teams"}]
 
 
 def test_clearing_through_an_external_task_marker_needs_the_other_teams_permission(deployment):
@@ -268,6 +288,9 @@ def test_clearing_through_an_external_task_marker_needs_the_other_teams_permissi
     states = deployment.rows("SELECT dag_id, task_id, state FROM task_instance WHERE task_id IN ('to_c', 'noop') "
                              "AND dag_id IN ('team_a:mark', 'team_c:cleared') ORDER BY dag_id")
     assert states == [("team_a:mark", "to_c", "success"), ("team_c:cleared", "noop", "success")]
+    # Both refusals (REST API and CLI) are in team C's audit log; the clear that was allowed is not.
+    assert [r["object"] for r in refusals(deployment, "team_c:cleared")] == ["ExternalTaskMarker to_c of team_a:mark"] * 2
+    assert refusals(deployment, "team_b:cleared") == []
 
 
 def test_the_dag_page_and_datasets_views_work_with_team_ids(deployment):

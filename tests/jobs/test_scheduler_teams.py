@@ -397,6 +397,9 @@ def test_a_real_scheduler_runs_each_teams_dags_and_same_team_triggers(make_deplo
     deployment.wait_for(lambda: deployment.scalar(
         "SELECT state FROM task_instance WHERE dag_id = 'team_a:downstream'") == "failed", "the task to fail")
     assert "its pool 'team_b:reserved' is a pool of team 'team_b'" in deployment.log_of("scheduler")
+    ((extra,),) = deployment.rows("SELECT extra FROM log WHERE event = 'teams.pool_denied' AND dag_id = :d",
+                                  d="team_a:downstream")
+    assert '"team": "team_a", "target_team": "team_b", "object": "pool team_b:reserved for task' in extra, extra
 
 
 BROKEN_EXECUTOR = '''

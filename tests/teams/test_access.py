@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow.exceptions import AirflowException
@@ -48,6 +50,7 @@ def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch
 
     from airflow.models.dag import DAG, DagModel
     from airflow.models.dataset import DatasetEvent, DatasetModel
+    from airflow.models.log import Log
     from airflow.teams import parsing, triggering
     from airflow.utils.session import create_session
 
@@ -71,10 +74,17 @@ def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch
         allowed = triggering.allowed_consumers(event, dags)
         event_id = event.id
         assert {dag.dag_id for dag in allowed} == {"team_a:consume", "team_b:open"}
+        # the audit log row, in the event's transaction: it is kept or lost with the event
+        session.flush()
+        audited = [(row.dag_id, json.loads(row.extra)) for row in session.query(Log).filter(Log.event == "teams.trigger_denied")]
+        assert audited == [("team_b:consume", {
+            "team": "team_a", "target_team": "team_b", "object": f"dataset event {event_id} on s3://refused-triggers",
+            "reason": "team_a is another team and the DAG sets no allow_triggering_by_teams"})]
         assert session.get(DagModel, "team_b:open").allow_triggering_by_teams == ["team_*"]
         session.rollback()
         session.query(DagModel).filter(DagModel.dag_id.in_(consumers)).delete(synchronize_session=False)
 
-    assert counted == [("teams.trigger_denied", {"consumer": "team_b:consume", "kind": "dataset", "stage": "queue"})]
+    assert counted == [("teams.trigger_denied", {"consumer": "team_b:consume", "kind": "dataset", "stage": "queue",
+                                                 "refused_team": "team_a", "target_team": "team_b"})]
     assert (f"Dataset event {event_id} on s3://refused-triggers from team_a (team_a:produce) may not trigger "
             "team_b:consume") in caplog.text

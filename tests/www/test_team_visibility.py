@@ -1,8 +1,11 @@
 """Team visibility with FabTeamRolesAuthManager in a real webserver: a user sees and acts on the DAGs of
 its teams only (roles ``team:<team or glob>``), in the REST API and in the UI (patch teams-ui-visibility).
-Users: alice (User, team:team_a), bob (User, team:team_b), carol (Admin, team:*), dave (User, no team)."""
+Users: alice (User, team:team_a), bob (User, team:team_b), carol (Admin, team:*), dave (User, no team),
+erin (Admin, team:team_a), frank (Admin, no team), gina (Op, team:team_b)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import requests
@@ -41,7 +44,8 @@ A_READS = """
         EmptyOperator(task_id="noop")
 """
 USERS = {"alice": ("User", "team:team_a"), "bob": ("User", "team:team_b"), "carol": ("Admin", "team:*"),
-         "dave": ("User", None), "erin": ("Admin", "team:team_a"), "frank": ("Admin", None)}
+         "dave": ("User", None), "erin": ("Admin", "team:team_a"), "frank": ("Admin", None),
+         "gina": ("Op", "team:team_b")}
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +178,37 @@ def test_audit_log_events_of_another_team_stay_hidden(deployment):
     for user in ("alice", "erin", "frank"):  # team_a's user, team_a's admin, an admin of no team
         listed = events(user)
         assert listed.status_code in (200, 403), listed.text
-        assert "team_b" not in listed.text and "b_conf" not in listed.text, user
+        assert "team_b:" not in listed.text and "b_conf" not in listed.text, user
         assert api(deployment, user, f"/eventLogs/{event_id}").status_code in (403, 404), user
-    assert {event["dag_id"] for event in events("erin").json()["event_logs"]} == {"team_a:etl"}
+    for user in ("alice", "erin"):  # a team's members read its audit log, whatever their role
+        assert {event["dag_id"] for event in events(user).json()["event_logs"]} <= {"team_a:etl", "team_a:reads"}
+        assert "team_a:etl" in {event["dag_id"] for event in events(user).json()["event_logs"]}, user
+    assert events("dave").status_code == 403  # a user of no team: upstream's permission (User has none)
+
+
+def test_a_team_reads_in_its_audit_log_why_another_teams_event_did_not_trigger_its_dag(deployment):
+    """gina (team_b) posts an event on the dataset team_a:reads consumes; team_a:reads admits no other team."""
+    posted = api(deployment, "gina", "/datasets/events", "POST", json={"dataset_uri": "s3://shared/b_out"})
+    assert posted.status_code == 200, posted.text
+    event_id = posted.json()["id"]
+
+    def refusals(user: str) -> requests.Response:
+        return api(deployment, user, "/eventLogs", params={"dag_id": "team_a:reads", "event": "teams.trigger_denied"})
+
+    listed = refusals("alice")  # what the DAG's Audit Log tab shows her
+    assert listed.status_code == 200, listed.text
+    (row,) = [event for event in listed.json()["event_logs"] if f'"dataset event {event_id} ' in event["extra"]]
+    assert json.loads(row["extra"]) == {
+        "team": "team_b", "target_team": "team_a", "object": f"dataset event {event_id} on s3://shared/b_out",
+        "reason": "team_b is another team and the DAG sets no allow_triggering_by_teams"}
+    assert deployment.scalar("SELECT count(*) FROM dag_run WHERE dag_id = 'team_a:reads'") == 0
+    for user in ("bob", "gina"):  # team_b's users do not read team_a's audit log
+        assert refusals(user).status_code == 403, user
+    alice = deployment.login("alice", "alice")
+    page = alice.get(f"{deployment.url}/log/list/", params={"_flt_0_event": "teams.trigger_denied"})
+    assert page.status_code == 200 and f"dataset event {event_id} on s3://shared/b_out" in page.text
+    assert "team_b:" not in page.text
+    assert 'href="/log/list/' in alice.get(f"{deployment.url}/home").text  # Browse > Audit Logs is in her navbar
 
 
 def test_another_teams_datasets_tags_and_dependencies_stay_hidden(deployment):

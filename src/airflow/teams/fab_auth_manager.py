@@ -23,6 +23,7 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING
 
+from airflow.auth.managers.models.resource_details import DagAccessEntity
 from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
 from airflow.teams import ids, multi_team_enabled
 from airflow.teams.team_switcher import MENU
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from airflow.auth.managers.base_auth_manager import ResourceMethod
-    from airflow.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.auth.managers.models.resource_details import DagDetails
 
 TEAM_ROLE_PREFIX = "team:"
 
@@ -45,7 +46,8 @@ class FabTeamRolesAuthManager(FabAuthManager):
 
     The pattern is a team name or a glob (``team:*`` is every team). In multi-team mode a user sees and
     acts on the DAGs of its teams only, within what its other roles allow; outside it the team roles
-    change nothing. Set ``[core] auth_manager = airflow.teams.fab_auth_manager.FabTeamRolesAuthManager``.
+    change nothing. A team's members read its audit log, whatever their other roles say about it.
+    Set ``[core] auth_manager = airflow.teams.fab_auth_manager.FabTeamRolesAuthManager``.
     """
 
     def get_user_teams(self, user=None) -> set[str]:
@@ -70,6 +72,12 @@ class FabTeamRolesAuthManager(FabAuthManager):
     ) -> bool:
         if multi_team_enabled():
             teams = self.get_user_teams(user)
+            if teams and access_entity == DagAccessEntity.AUDIT_LOG and method in ("GET", MENU):
+                # A team's members read its audit log (refusals included): a DAG's rows with the DAG, the
+                # list narrowed to the DAGs they may read (upstream's DagFilter, the event log API).
+                if details and details.id:
+                    return self.is_authorized_dag(method="GET", details=details, user=user)
+                return super().is_authorized_dag(method="GET", user=user)
             if details and details.id:
                 if ids.team_of(details.id) not in teams:
                     return False

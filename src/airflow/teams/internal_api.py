@@ -34,7 +34,7 @@ import os
 import sys
 from urllib.parse import urlparse
 
-from airflow.teams import config, multi_team_enabled, process_team
+from airflow.teams import config, ids, multi_team_enabled, process_team
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,28 @@ def client_team() -> str:
     return team
 
 
+def stop_if_another_teams_server(response) -> None:
+    """
+    Stop this process in one line when its internal API URL is another team's internal API.
+
+    That server refuses every call of this team's (403, naming the team it serves); retrying or failing
+    call after call with a traceback would only hide the misconfiguration.
+    """
+    if response.status_code != 403 or not per_team():
+        return
+    try:
+        served = response.json().get("team")
+    except ValueError:
+        return
+    team = client_team()
+    if served and served != team:
+        raise SystemExit(
+            f"Invalid configuration: {config.team_env_var(team, 'core', 'internal_api_url')} = "
+            f"{_team_option(team, 'internal_api_url')} is the internal API of team {served!r}, not of team "
+            f"{team!r}; point it at team {team!r}'s own internal API."
+        )
+
+
 def client_signing(method: str) -> tuple[str, dict[str, str]]:
     """Return the signing key and token claims of a call of the team this process serves."""
     team = client_team()
@@ -224,8 +246,14 @@ def server_key() -> str | None:
     return g.get("teams_verified_key") if process_team.serving_team() else None
 
 
-def deny(method: object, reason: str, team: str | None = None, obj: object = None) -> None:
-    """Log and count a refused call."""
+def deny(
+    method: object, reason: str, team: str | None = None, obj: object = None, audit: bool = False
+) -> None:
+    """
+    Log and count a refused call; ``audit`` it (an audit log row) when the caller proved its team.
+
+    A call with a bad token is not audited: anyone who can reach the server could fill the table.
+    """
     from airflow.api_internal.endpoints.rpc_api_endpoint import initialize_method_map
     from airflow.stats import Stats
 
@@ -233,14 +261,27 @@ def deny(method: object, reason: str, team: str | None = None, obj: object = Non
     method = str(method)[:200]  # it may come from the request
     # The metric's tag names only real methods: an unauthenticated caller must not grow its tag values.
     tag = method if method in initialize_method_map() else "unknown"
-    log.warning(
-        "Refused internal API call %s for team %s%s: %s",
-        method,
-        team,
-        f" naming {repr(obj)[:200]}" if obj is not None else "",
-        reason,
+    named = f" naming {repr(obj)[:200]}" if obj is not None else ""
+    message = f"Refused internal API call {method} for team {team}{named}: {reason}"
+    if not audit:
+        log.warning("%s", message)
+        Stats.incr("teams.rpc_denied", tags={"method": tag, "team": str(team)})
+        return
+    from airflow.models.base import ID_LEN
+    from airflow.teams import denials
+
+    named_team = ids.team_of(obj) if isinstance(obj, str) and len(obj) <= ID_LEN else None
+    named_dag = obj if named_team in config.load().teams else None  # then a DAG id of a real team
+    denials.record(
+        "teams.rpc_denied",
+        message,
+        team=team,
+        target_team=named_team,
+        dag_id=named_dag,
+        obj=f"{method}{named}",
+        reason=reason,
+        tags={"method": tag, "team": str(team)},
     )
-    Stats.incr("teams.rpc_denied", tags={"method": tag, "team": str(team)})
 
 
 def refuse(authorization: str, body: object):
@@ -311,7 +352,8 @@ def _forbidden(method: object, reason: str, team: str | None):
 
     deny(method, reason, team)
     return Response(
-        json.dumps({"status": 403, "title": "Forbidden", "detail": f"Refused: {reason}."}),
+        # "team": which team this server serves, so a client sent to the wrong one can say so (refuse_served)
+        json.dumps({"status": 403, "title": "Forbidden", "detail": f"Refused: {reason}.", "team": team}),
         status=403,
         mimetype="application/problem+json",
     )

@@ -29,7 +29,6 @@ their teams and the shared ones.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from airflow.exceptions import AirflowException
@@ -42,8 +41,6 @@ if TYPE_CHECKING:
 
     from airflow.models.dag import DAG
     from airflow.models.taskinstance import TaskInstance
-
-log = logging.getLogger(__name__)
 
 
 class TeamPoolError(AirflowException):
@@ -108,10 +105,19 @@ def fail_task_in_foreign_pool(ti: TaskInstance, session: Session) -> bool:
     owner = pool_owner_outside(ti.pool, {team})
     if owner is None:
         return False
-    from airflow.stats import Stats
+    from airflow.teams import denials
     from airflow.utils.state import TaskInstanceState
 
-    log.error("Failing %s: its pool %r is a pool of team %r; %s.", ti, ti.pool, owner, _rule(team))
     ti.set_state(TaskInstanceState.FAILED, session=session)
-    Stats.incr("teams.pool_denied", tags={"dag_id": ti.dag_id, "pool": ti.pool})
+    denials.record(
+        "teams.pool_denied",
+        f"Failing {ti}: its pool {ti.pool!r} is a pool of team {owner!r}; {_rule(team)}.",
+        team=team,
+        target_team=owner,
+        dag_id=ti.dag_id,
+        obj=f"pool {ti.pool} for task {ti.task_id} of run {ti.run_id}",
+        reason=f"the pool is team {owner!r}'s; {_rule(team)}",
+        tags={"dag_id": ti.dag_id, "pool": ti.pool},
+        session=session,
+    )
     return True

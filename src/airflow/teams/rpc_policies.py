@@ -680,7 +680,7 @@ def refuse(method: str, handler: Callable, params: Any):
         _fit(handler, params)
     except Refused as refused:
         session.rollback()
-        internal_api.deny(method, str(refused), team, refused.obj)
+        internal_api.deny(method, str(refused), team, refused.obj, audit=True)
         return Response(
             json.dumps({"status": 403, "title": "Forbidden", "detail": f"Refused: {refused}."}),
             status=403,

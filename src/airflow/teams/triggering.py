@@ -35,7 +35,7 @@ import logging
 from typing import TYPE_CHECKING, Callable, Collection
 
 from airflow.exceptions import AirflowException
-from airflow.teams import ids, multi_team_enabled, tables, trigger_permissions
+from airflow.teams import denials, ids, multi_team_enabled, tables, trigger_permissions
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -85,28 +85,29 @@ def producer_teams(event: DatasetEvent) -> list[str]:
     return [team] if team else []
 
 
-def _permitted(event: DatasetEvent, consumer: str, allow: list[str] | None, stage: str) -> bool:
+def _permitted(
+    event: DatasetEvent, consumer: str, allow: list[str] | None, stage: str, session: Session
+) -> bool:
     decision = trigger_permissions.may_trigger(consumer, allow, producer_teams(event))
     if not decision.allowed:
-        _deny(event, consumer, decision.reason, stage)
+        _deny(event, consumer, decision.reason, stage, session)
     return decision.allowed
 
 
-def _deny(event: DatasetEvent, consumer: str, reason: str, stage: str) -> None:
-    from airflow.stats import Stats
-
+def _deny(event: DatasetEvent, consumer: str, reason: str, stage: str, session: Session) -> None:
     producers = ", ".join(producer_teams(event)) or "no team"
-    log.warning(
-        "Dataset event %s on %s from %s (%s) may not trigger %s: %s [%s]",
-        event.id,
-        event.uri,
-        producers,
-        event.source_dag_id or "API",
-        consumer,
-        reason,
-        stage,
+    denials.record(
+        "teams.trigger_denied",
+        f"Dataset event {event.id} on {event.uri} from {producers} ({event.source_dag_id or 'API'}) "
+        f"may not trigger {consumer}: {reason} [{stage}]",
+        team=producers,
+        target_team=ids.team_of(consumer),
+        dag_id=consumer,
+        obj=f"dataset event {event.id} on {event.uri}",
+        reason=reason,
+        tags={"consumer": consumer, "kind": "dataset", "stage": stage},
+        session=session,
     )
-    Stats.incr("teams.trigger_denied", tags={"consumer": consumer, "kind": "dataset", "stage": stage})
 
 
 def allowed_consumers(event: DatasetEvent, dags: set[DagModel]) -> set[DagModel]:
@@ -115,8 +116,9 @@ def allowed_consumers(event: DatasetEvent, dags: set[DagModel]) -> set[DagModel]
         return dags
     from sqlalchemy.orm import object_session
 
-    allow = tables.allow_lists([dag.dag_id for dag in dags], object_session(event))
-    return {dag for dag in dags if _permitted(event, dag.dag_id, allow[dag.dag_id], "queue")}
+    session = object_session(event)
+    allow = tables.allow_lists([dag.dag_id for dag in dags], session)
+    return {dag for dag in dags if _permitted(event, dag.dag_id, allow[dag.dag_id], "queue", session)}
 
 
 def consumable_events(
@@ -134,7 +136,9 @@ def consumable_events(
 
     from airflow.models.dataset import DatasetDagRunQueue
 
-    allowed = [e for e in events if _permitted(e, dag.dag_id, dag_model.allow_triggering_by_teams, "run")]
+    allowed = [
+        e for e in events if _permitted(e, dag.dag_id, dag_model.allow_triggering_by_teams, "run", session)
+    ]
     if dag.timetable.dataset_condition.evaluate({event.uri: True for event in allowed}):
         return allowed
     with_allowed_events = {event.dataset_id for event in allowed}
@@ -169,8 +173,11 @@ def check_direct_trigger(dag_model: DagModel) -> None:
         _refuse(
             "direct",
             "trigger",
-            dag_model.dag_id,
-            f"Team {caller!r} may not trigger DAG {dag_model.dag_id!r}: {decision.reason}.",
+            team=caller,
+            consumer=dag_model.dag_id,
+            obj=f"a run of {dag_model.dag_id}",
+            reason=decision.reason,
+            message=f"Team {caller!r} may not trigger DAG {dag_model.dag_id!r}: {decision.reason}.",
         )
 
 
@@ -190,8 +197,11 @@ def check_clear_through_marker(marker: TaskInstance, dag_id: str, session: Sessi
         _refuse(
             "clear",
             "clear",
-            dag_id,
-            f"ExternalTaskMarker {marker.task_id!r} of {marker.dag_id!r} may not clear tasks of {dag_id!r}: "
+            team=team,
+            consumer=dag_id,
+            obj=f"ExternalTaskMarker {marker.task_id} of {marker.dag_id}",
+            reason=decision.reason,
+            message=f"ExternalTaskMarker {marker.task_id!r} of {marker.dag_id!r} may not clear tasks of {dag_id!r}: "
             f"{decision.reason}. Clear without dependent DAGs, or add {team!r} to its allow_triggering_by_teams.",
         )
 
@@ -209,9 +219,17 @@ def refusal_in_one_line(command: Callable) -> Callable:
     return run
 
 
-def _refuse(kind: str, stage: str, consumer: str, message: str) -> None:
-    from airflow.stats import Stats
-
-    log.warning("%s", message)
-    Stats.incr("teams.trigger_denied", tags={"consumer": consumer, "kind": kind, "stage": stage})
+def _refuse(
+    kind: str, stage: str, *, team: str | None, consumer: str, obj: str, reason: str, message: str
+) -> None:
+    denials.record(
+        "teams.trigger_denied",
+        message,
+        team=team,
+        target_team=ids.team_of(consumer),
+        dag_id=consumer,
+        obj=obj,
+        reason=reason,
+        tags={"consumer": consumer, "kind": kind, "stage": stage},
+    )
     raise TriggerDeniedError(message)

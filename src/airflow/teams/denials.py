@@ -1,0 +1,84 @@
+#
+# Licensed to the Apache Software Foundation (ASF) under one
+# or more contributor license agreements.  See the NOTICE file
+# distributed with this work for additional information
+# regarding copyright ownership.  The ASF licenses this file
+# to you under the Apache License, Version 2.0 (the
+# "License"); you may not use this file except in compliance
+# with the License.  You may obtain a copy of the License at
+#
+#   http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing,
+# software distributed under the License is distributed on an
+# "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY
+# KIND, either express or implied.  See the License for the
+# specific language governing permissions and limitations
+# under the License.
+"""
+A refused cross-team action, recorded in one place: a log line, a tagged metric and an audit log row.
+
+The row (``log`` table, event = the metric's name) carries the DAG the refusal concerns: the consumer of
+a refused trigger, the DAG a refused clear would have reached, the task's DAG for a refused pool. The
+audit log shows a user the rows of the DAGs it may read, so that team reads why (on the DAG's Audit Log
+tab, in Browse > Audit Logs and ``GET /api/v1/eventLogs``); a refusal that concerns no DAG (an internal
+API call naming none) is read by those who read every DAG. ``extra`` holds both teams, the object and
+the reason as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+
+def record(
+    metric: str,
+    message: str,
+    *,
+    team: str | None,
+    target_team: str | None,
+    dag_id: str | None,
+    obj: str,
+    reason: str,
+    tags: dict[str, Any],
+    session: Session | None = None,
+) -> None:
+    """
+    Log, count and audit one refusal.
+
+    ``team`` is the team refused, ``target_team`` the team whose DAG, pool or data it reached for.
+    With ``session`` the row is written in that transaction (the caller commits it with its work);
+    without, in a transaction of its own, as the caller is about to fail. A process without database
+    access (its team's internal API records what it refuses) writes no row.
+    """
+    from airflow.stats import Stats
+
+    log.warning("%s", message)
+    Stats.incr(metric, tags={**tags, "refused_team": str(team), "target_team": str(target_team)})
+    from airflow.models.log import Log
+
+    details = {"team": team, "target_team": target_team, "object": obj, "reason": reason}
+    row = Log(event=metric, dag_id=dag_id, extra=json.dumps(details))
+    if session is not None:
+        session.add(row)
+        return
+    from airflow import settings
+    from airflow.api_internal.internal_api_call import InternalApiConfig
+
+    if InternalApiConfig.get_use_internal_api() or settings.engine is None:
+        return
+    from sqlalchemy.orm import Session as OwnSession
+
+    try:
+        # Not the thread's scoped session: committing that would commit the refused caller's work.
+        with OwnSession(settings.engine) as own_session, own_session.begin():
+            own_session.add(row)
+    except Exception as err:  # the refusal stands and is logged and counted; only its row is lost
+        log.warning("Could not write the audit log row of this refusal: %s", err)
