@@ -438,6 +438,20 @@ def test_a_token_that_is_not_the_teams_own_for_this_call_is_refused(deployment, 
                      deployment.log_of(deployment.internal_api(target)))
 
 
+@pytest.mark.parametrize("command", [("triggerer", "--team", "team_a"), ("dag-processor", "--team", "team_a")])
+def test_a_team_component_pointed_at_another_teams_internal_api_stops_in_one_line(deployment, command):
+    wrong = deployment.env["AIRFLOW__TEAM_B___CORE__INTERNAL_API_URL"]
+    env = {"AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL": wrong, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"}
+
+    result = deployment.airflow(*command, check=False, timeout=120, env=env)
+
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback (most recent call last)" not in result.stderr + result.stdout
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Invalid configuration: AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL = {wrong} is the internal API of team "
+        "'team_b', not of team 'team_a'; point it at team 'team_a''s own internal API.")
+
+
 GET_CURRENT = "airflow.models.dag.DagModel.get_current"
 
 

@@ -58,6 +58,9 @@ def test_parses_teams_executors_and_their_configuration():
          "teams 'team_a' and 'TEAM_A' differ only in case"),
         ({"team_a": [{"name": "x", "class": "CeleryKubernetesExecutor"}]},
          "CeleryKubernetesExecutor cannot be used in multi-team mode; configure its two executors as two entries"),
+        ({"team_a": [{"name": "a", "class": "LocalExecuter"}]},
+         "class 'LocalExecuter' is neither a core executor (CeleryExecutor, "),
+        ({"team_a": [{"name": "a", "class": "my executors.Local"}]}, "nor a dotted path to an executor class"),
     ],
 )
 def test_each_mistake_has_one_clear_message_naming_the_option(value, message):
@@ -142,3 +145,22 @@ def test_team_conf_supports_cmd_and_secret_forms_for_sensitive_options(multi_tea
     # Not a sensitive option: the _cmd form is ignored, as Airflow does globally.
     monkeypatch.setenv("AIRFLOW__TEAM_A___CORE__PARALLELISM_CMD", "echo 3")
     assert config.TeamConf("team_a").team_value("core", "parallelism") is None
+
+
+def test_the_scheduler_warns_of_settings_of_no_team_and_of_missing_team_folders(multi_team, monkeypatch, caplog):
+    from airflow.teams import cli, reload_configuration
+
+    local = [{"name": "x", "class": "LocalExecutor"}]
+    dags = multi_team({"team_a": local, "team_b": [{"name": "y", "class": "LocalExecutor"}]})
+    monkeypatch.setenv("AIRFLOW__TEAM_Z___CORE__DEFAULT_POOL", "team_z:default")  # no team_z
+    monkeypatch.setenv("AIRFLOW__TEAM_B___CORE__DAGS_FOLDER", str(dags / "moved"))
+    reload_configuration()
+
+    cli.warn_about_team_settings()
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "Settings of no configured team (team_a, team_b) are ignored: AIRFLOW__TEAM_Z___CORE__DEFAULT_POOL. "
+        "Fix the team name, or add the team to [core] executor.",
+        f"The DAG folder {dags / 'moved'} of team 'team_b' does not exist: its dag-processor will not start. "
+        "Create it, or set AIRFLOW__TEAM_B___CORE__DAGS_FOLDER.",
+    ]

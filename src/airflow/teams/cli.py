@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -45,6 +47,29 @@ def check_configuration_at_start() -> None:
             config.check_single_team_executor_value(conf.get("core", "executor"))
     except config.TeamsConfigError as err:
         raise SystemExit(f"Invalid configuration: {err}")
+    _check_executors_import()
+
+
+# The commands that load every team's executors: one that does not import stops them.
+COMMANDS_LOADING_EVERY_EXECUTOR = frozenset({"scheduler", "teams"})
+
+
+def _check_executors_import() -> None:
+    """
+    Say in one line which configured executor class does not import.
+
+    It stops the commands that load every team's executors and warns the others that have executor
+    commands (a team's own components load none, and need not have other teams' executors installed).
+    """
+    from airflow.cli.command_sources import plugin_commands_unneeded
+
+    if not multi_team_enabled() or plugin_commands_unneeded():
+        return
+    problems = [message for _, message in unimportable_executors()]
+    if problems and sys.argv[1:2] and sys.argv[1] in COMMANDS_LOADING_EVERY_EXECUTOR:
+        raise SystemExit(f"Invalid configuration: [core] executor: {problems[0]}")
+    for message in problems:
+        print(f"Warning: [core] executor: {message}", file=sys.stderr)
 
 
 def at_command_start() -> None:
@@ -111,7 +136,36 @@ def executor_names_for_cli() -> list:
     unique = {}
     for name in names:
         unique.setdefault(name.module_path, name)
+    if multi_team_enabled():  # a class that does not import is said in one line at start, not here
+        broken = {path for path, _ in unimportable_executors()}
+        return [name for name in unique.values() if name.module_path not in broken]
     return list(unique.values())
+
+
+def unimportable_executors() -> list[tuple[str, str]]:
+    """Return (module path, one-line message) of each configured executor whose class does not import."""
+    return _import_problems(tuple((e.team, e.name, e.class_name) for e in config.load().executors()))
+
+
+@functools.lru_cache(maxsize=4)
+def _import_problems(executors: tuple[tuple[str, str, str], ...]) -> list[tuple[str, str]]:
+    from airflow.executors.executor_loader import ExecutorLoader
+    from airflow.utils.module_loading import import_string
+
+    problems = []
+    for team, name, class_name in executors:
+        path = ExecutorLoader.executors.get(class_name, class_name)
+        try:
+            import_string(path)
+        except Exception as err:
+            problems.append(
+                (
+                    path,
+                    f"team {team!r}, executor {name!r}: class {class_name!r} cannot be imported "
+                    f"({type(err).__name__}: {err}); fix its 'class' in [core] executor, or install it.",
+                )
+            )
+    return problems
 
 
 def dag_processor_directory(args: Namespace) -> str:
@@ -166,6 +220,32 @@ def check_scheduler_can_start() -> None:
     from airflow.teams import tables
 
     tables.check_migrated()
+    if multi_team_enabled():
+        warn_about_team_settings()
+
+
+def warn_about_team_settings() -> None:
+    """At the scheduler's start: say which settings name no configured team, and which team folder is missing."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    if unknown := config.settings_of_unknown_teams():
+        log.warning(
+            "Settings of no configured team (%s) are ignored: %s. Fix the team name, or add the team to "
+            "[core] executor.",
+            ", ".join(config.load().teams),
+            ", ".join(unknown),
+        )
+    for team in config.load().teams.values():
+        for folder in team.dags_folders:
+            if not os.path.isdir(folder):
+                log.warning(
+                    "The DAG folder %s of team %r does not exist: its dag-processor will not start. Create "
+                    "it, or set %s.",
+                    folder,
+                    team.name,
+                    config.team_env_var(team.name, "core", "dags_folder"),
+                )
 
 
 # Connections/Variables commands that only read through the secrets backends keep working.

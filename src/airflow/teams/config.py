@@ -142,6 +142,7 @@ def _parse_executor_entry(team: str, position: int, entry: object) -> ExecutorSp
     name = entry["name"].strip()
     if ids.has_separator(name) or "," in name:
         raise TeamsConfigError(f"{where}: executor name {name!r} may not contain {ids.SEPARATOR!r} or ','.")
+    _check_executor_class(where, entry["class"].strip())
     if entry["class"].strip().rsplit(".", 1)[-1] in COMBINED_EXECUTORS:
         raise TeamsConfigError(
             f"{where}: {entry['class'].strip()} cannot be used in multi-team mode; configure its two "
@@ -162,6 +163,25 @@ def _parse_executor_entry(team: str, position: int, entry: object) -> ExecutorSp
                 )
             options.setdefault(section.lower(), {})[key.lower()] = str(value)
     return ExecutorSpec(team=team, name=name, class_name=entry["class"].strip(), config=options)
+
+
+def _check_executor_class(where: str, class_name: str) -> None:
+    """
+    Refuse a class that is neither a core executor's alias nor a dotted path.
+
+    Whether it imports is asked at the start of the commands that load every team's executors.
+    """
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    if class_name in ExecutorLoader.executors:
+        return
+    module, _, name = class_name.rpartition(".")
+    if not module or not all(part.isidentifier() for part in (*module.split("."), name)):
+        aliases = ", ".join(sorted(ExecutorLoader.executors))
+        raise TeamsConfigError(
+            f"{where}: class {class_name!r} is neither a core executor ({aliases}) nor a dotted path "
+            "to an executor class (module.Class)."
+        )
 
 
 @functools.lru_cache(maxsize=8)
@@ -436,6 +456,26 @@ def hide_team_sections_of_file(updater) -> None:
         for key in updater.options(section_name):
             if is_sensitive_option(section_name, key):
                 updater[section_name][key].value = HIDDEN
+
+
+def settings_of_unknown_teams() -> list[str]:
+    """
+    Return the team settings that name no configured team.
+
+    ``AIRFLOW__<TEAM>___...`` variables and ``[<team>=<section>]`` sections: a typo in a team name would
+    otherwise be ignored without a word.
+    """
+    known = {team.upper() for team in load().teams}
+    unknown = [
+        name
+        for name in sorted(os.environ)
+        if is_team_env_var(name) and name[len("AIRFLOW__") :].split(TEAM_ENV_SEPARATOR, 1)[0] not in known
+    ]
+    for section in conf.sections():
+        team, separator, _ = section.partition(TEAM_SECTION_SEPARATOR)
+        if separator and team.upper() not in known:
+            unknown.append(f"[{section}]")
+    return unknown
 
 
 def _team_of_env(name: str) -> str:

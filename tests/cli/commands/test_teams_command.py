@@ -79,6 +79,7 @@ def test_teams_list_without_multi_team():
         ({"x": [{"name": "a", "class": "LocalExecutor"}]}, "invalid team name 'x'"),
         ({"team_a": []}, "team 'team_a' needs a non-empty list of executors"),
         ({"team_a": [{"name": "a", "class": "LocalExecutor", "extra": 1}]}, "unknown key(s) 'extra'"),
+        ({"team_a": [{"name": "a", "class": "LocalExecuter"}]}, "class 'LocalExecuter' is neither a core executor"),
     ],
 )
 @pytest.mark.parametrize("command", [("scheduler",), ("teams", "list"), ("dags", "list")])
@@ -89,6 +90,29 @@ def test_a_broken_configuration_stops_components_with_one_message(tmp_path, exec
     assert result.stderr.strip().splitlines()[-1].startswith("Invalid configuration: ")
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+MISTYPED_CLASS = {"team_a": [{"name": "a", "class": "airflow.executors.local_executor.LocalExecuter"}],
+                  "team_b": [{"name": "b", "class": "LocalExecutor"}]}
+MISTYPED_LINE = ("team 'team_a', executor 'a': class 'airflow.executors.local_executor.LocalExecuter' cannot be "
+                 "imported (ImportError: Module \"airflow.executors.local_executor\" does not define a \"LocalExecuter\" "
+                 "attribute/class); fix its 'class' in [core] executor, or install it.")
+
+
+@pytest.mark.parametrize("command", [("scheduler",), ("teams", "list")])
+def test_an_executor_class_that_does_not_import_stops_the_commands_loading_every_executor(tmp_path, command):
+    result = airflow(*command, **multi_team_env(tmp_path, MISTYPED_CLASS))
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"Invalid configuration: [core] executor: {MISTYPED_LINE}"
+    assert "Traceback" not in result.stderr and "Failed to load CLI commands" not in result.stderr
+
+
+def test_other_commands_warn_in_one_line_of_an_executor_class_that_does_not_import(tmp_path):
+    result = airflow("dags", "list", "-o", "json", **multi_team_env(tmp_path, MISTYPED_CLASS))
+
+    assert f"Warning: [core] executor: {MISTYPED_LINE}" in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr and "Failed to load CLI commands" not in result.stderr
 
 
 def test_a_multi_team_dict_while_multi_team_is_off_stops_components(tmp_path):
