@@ -55,7 +55,8 @@ def deployment(tmp_path_factory, postgres_server):
     root = tmp_path_factory.mktemp("visibility")
     database = postgres_server.create_database(f"e2e_visibility_{root.name.replace('-', '_')}")
     deployment = Deployment(root, database, local_executors("team_a", "team_b"), core__auth_manager=AUTH_MANAGER,
-                            api__auth_backends="airflow.api.auth.backend.basic_auth", webserver__workers="1")
+                            api__auth_backends="airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
+                            webserver__workers="1")
     for team in ("team_a", "team_b"):
         deployment.write_dag(team, "etl.py", DAG)
         deployment.write_dag(team, f"broken_{team}.py", "from airflow import DAG\nraise RuntimeError('broken on purpose')\n")
@@ -293,6 +294,16 @@ def test_a_user_of_several_teams_switches_the_ui_to_one_team_without_logging_in_
     assert "team_b:etl" in switched.text and "team_a:etl" not in switched.text
     assert "team_a:etl" not in carol.get(f"{deployment.url}/dagrun/list/").text  # remembered across pages
     assert carol.get(f"{deployment.url}/dags/team_a:etl/grid").status_code == 200  # narrows, never revokes
+    # The Pools view, and the UI's own REST calls (Cluster Activity's DAG count, Datasets), follow the switch;
+    # a REST client without the UI's session does not.
+    pools = carol.get(f"{deployment.url}/pool/list/").text
+    assert "team_b:b_secret_pool" in pools and "shared_pool" in pools and "team_a:a_pool" not in pools
+    by_the_ui = carol.get(f"{deployment.url}/api/v1/dags", params={"only_active": "true"})
+    assert by_the_ui.status_code == 200 and {d["dag_id"] for d in by_the_ui.json()["dags"]} == {
+        "team_b:etl", "team_b:private"}
+    assert {p["name"] for p in carol.get(f"{deployment.url}/api/v1/pools").json()["pools"]} >= {"team_b:b_secret_pool"}
+    assert "team_a:a_pool" not in carol.get(f"{deployment.url}/api/v1/pools").text
+    assert "team_a:etl" in {d["dag_id"] for d in api(deployment, "carol", "/dags").json()["dags"]}
     assert alice.get(f"{deployment.url}/teams/select", params={"team": "team_b"}).status_code == 400
     everything = carol.get(f"{deployment.url}/teams/select", params={"next": "https://evil.example/"})
     assert everything.url == f"{deployment.url}/home" and "team_a:etl" in everything.text
@@ -336,7 +347,8 @@ def test_dataset_events_triggers_and_cluster_activity_of_another_team_stay_hidde
 
 def test_team_roles_change_nothing_without_multi_team(make_deployment):
     deployment = make_deployment(None, core__auth_manager=AUTH_MANAGER,
-                                 api__auth_backends="airflow.api.auth.backend.basic_auth", webserver__workers="1")
+                                 api__auth_backends="airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
+                            webserver__workers="1")
     deployment.write_dag(None, "etl.py", DAG)
     deployment.migrate()
     deployment.airflow("sync-perm")

@@ -42,14 +42,15 @@ def selected_team() -> str | None:
     """
     Return the team the current request narrows the user's DAGs to, or None (all the user's teams).
 
-    REST API requests name it with ``?team=``; the UI remembers the user's choice in its session.
+    REST API requests name it with ``?team=``; the UI remembers the user's choice in its session, which
+    also narrows the REST calls of the UI's own pages (Cluster Activity, Datasets: they send its cookie).
     """
     from flask import has_request_context, request, session
 
     if not multi_team_enabled() or not has_request_context():
         return None
-    if request.path.startswith("/api/"):
-        return request.args.get("team") or None
+    if request.path.startswith("/api/") and request.args.get("team"):
+        return request.args["team"]
     return session.get(SELECTED_TEAM)
 
 

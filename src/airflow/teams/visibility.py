@@ -180,10 +180,12 @@ def pool_teams() -> set[str] | None:
 
 
 def visible_pools(query):
-    """Narrow a query of pools to the shared pools and the pools of the user's teams."""
+    """Narrow a query of pools to the shared pools and the pools of the user's (selected) teams."""
     teams = pool_teams()
     if teams is None:
         return query
+    if (selected := selected_team()) in teams:
+        teams = {selected}  # the switcher narrows the list; what a user may change stays its teams' pools
     from sqlalchemy import or_
 
     from airflow.models.pool import Pool
