@@ -58,6 +58,7 @@ def test_direct_urls_answer_403_with_an_explanation_for_admins(deployments, path
 
     assert page.status_code == 403
     assert "disabled in multi-team mode" in page.text and DISABLED in page.text
+    assert 'class="navbar' in page.text and 'href="/home"' in page.text  # inside the UI's layout, navbar included
 
 
 def test_the_views_work_without_multi_team(deployments):

@@ -116,10 +116,13 @@ def skip_default_connections() -> bool:
 
 
 DISABLED_VIEWS = {"ConnectionModelView": "Connections", "VariableModelView": "Variables"}
-DISABLED_PAGE = """<!DOCTYPE html>
-<html><head><title>{title} are disabled</title></head>
-<body><h1>{title} are disabled in multi-team mode</h1><p>{reason}</p>
-<p><a href="{home}">Back to Airflow</a></p></body></html>
+# Inside Airflow's layout (navbar included), as any other page of the UI.
+DISABLED_PAGE = """{% extends "airflow/main.html" %}
+{% block content %}
+  <h2>{{ title }} are disabled in multi-team mode</h2>
+  <p>{{ reason }}</p>
+  <p><a href="{{ url_for('Airflow.index') }}">Back to the DAGs</a></p>
+{% endblock %}
 """
 
 
@@ -127,7 +130,7 @@ def disable_connections_and_variables(app: Flask) -> None:
     """Drop the Connections and Variables menu items and answer their pages with an explanatory 403."""
     if not multi_team_enabled():
         return
-    from flask import request, url_for
+    from flask import render_template_string, request
 
     admin = app.appbuilder.menu.find("Admin")
     if admin is not None:
@@ -137,5 +140,11 @@ def disable_connections_and_variables(app: Flask) -> None:
     def refuse_disabled_views():
         title = DISABLED_VIEWS.get(request.blueprint or "")
         if title is not None:
-            page = DISABLED_PAGE.format(title=title, reason=DISABLED_REASON, home=url_for("Airflow.index"))
+            page = render_template_string(
+                DISABLED_PAGE,
+                title=title,
+                reason=DISABLED_REASON,
+                appbuilder=app.appbuilder,
+                base_template=app.appbuilder.base_template,
+            )
             return page, 403
