@@ -242,7 +242,8 @@ def team_b_state(deployment: Deployment) -> list[tuple]:
                          "ON ti.trigger_id = t.id WHERE ti.dag_id = 'team_b:victim'"),
         *deployment.rows("SELECT j.id, j.state, j.end_date FROM job j JOIN teams_job t ON t.job_id = j.id "
                          "WHERE t.team = 'team_b' AND j.state <> 'running'"),
-        *deployment.rows("SELECT count(*) FROM log WHERE dag_id = 'team_b:victim'"),
+        # the audit log, but for the rows of the refusals themselves (airflow.teams.denials)
+        *deployment.rows("SELECT count(*) FROM log WHERE dag_id = 'team_b:victim' AND event <> 'teams.rpc_denied'"),
     ]
 
 
@@ -268,6 +269,10 @@ def test_every_method_naming_team_b_is_refused_through_team_a_and_nothing_change
     log = deployment.log_of(deployment.internal_api("team_a"))
     for method in refused:
         assert f"Refused internal API call {method} for team team_a" in log, method
+    # Audited on the DAG they reached for, with both teams: team_b reads them in its audit log.
+    audited = deployment.rows("SELECT extra FROM log WHERE dag_id = 'team_b:victim' AND event = 'teams.rpc_denied' "
+                              "AND extra LIKE '%airflow.models.xcom.BaseXCom.get_one%'")
+    assert audited and '"team": "team_a", "target_team": "team_b"' in audited[-1][0], audited
     deployment.wait_for(lambda: {p.split(",method=")[1].split(",")[0] for p in statsd.packets
                                  if p.startswith("airflow.teams.rpc_denied,") and "team=team_a" in p} >= set(refused),
                         "a teams.rpc_denied metric of every refused method")

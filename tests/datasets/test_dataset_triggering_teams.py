@@ -205,9 +205,9 @@ def test_a_forged_queue_row_does_not_create_a_run(deployment):
 
     assert runs(deployment, "team_c:consume") == []
     assert "Not creating a dataset-triggered run of team_c:consume" in deployment.log_of("scheduler")
-    # written by the scheduler for each of team_a's events on the dataset (this one, and any earlier one)
-    assert {(r["team"], r["target_team"]) for r in refusals(deployment, "team_c:consume", since=started)} == {
-        ("team_a", "team_c")}
+    # written by the scheduler for each refused event on the dataset (this one, and any earlier one)
+    assert ("team_a", "team_c") in {(r["team"], r["target_team"]) for r in refusals(deployment, "team_c:consume",
+                                                                                     since=started)}
 
 
 def test_an_api_event_is_produced_by_the_users_team(deployment):
