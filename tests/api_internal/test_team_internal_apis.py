@@ -457,6 +457,34 @@ def test_a_team_component_pointed_at_another_teams_internal_api_stops_in_one_lin
         "'team_b', not of team 'team_a'; point it at team 'team_a''s own internal API.")
 
 
+def doctor(deployment: Deployment, **env: str) -> list[tuple[str, str | None, str]]:
+    """``airflow teams doctor -o json`` from the scheduler's side; it exits 1 when it finds a problem."""
+    result = deployment.airflow("teams", "doctor", "-o", "json", check=False, env=env)
+    problems = json.loads("\n".join(line for line in result.stdout.splitlines() if not line.startswith("[20")))
+    assert result.returncode == (1 if problems else 0), result.stderr[-3000:]
+    return [(problem["check"], problem["team"], problem["message"]) for problem in problems]
+
+
+def test_teams_doctor_finds_the_missing_triggerer_and_internal_apis_that_are_not_the_teams(deployment):
+    # The deployment never started team_b's triggerer; everything else is as it should be.
+    found = doctor(deployment)
+    assert [(check, team) for check, team, _ in found] == [("live_components", "team_b")], found
+
+    url_b = deployment.env["AIRFLOW__TEAM_B___CORE__INTERNAL_API_URL"]
+    swapped = [p for p in doctor(deployment, AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL=url_b) if p[0] == "internal_apis"]
+    assert swapped == [
+        ("internal_apis", "team_a", f"Its internal_api_url {url_b}{RPC} is the internal API of team 'team_b': "
+                                    "point AIRFLOW__TEAM_A___CORE__INTERNAL_API_URL at team 'team_a''s own."),
+        ("internal_apis", "team_b", f"Teams 'team_a' and 'team_b' have the same internal API URL {url_b}{RPC}: "
+                                    "each team needs its own `airflow internal-api --team`."),
+    ]
+    wrong_key = [p for p in doctor(deployment, AIRFLOW__TEAM_A___CORE__INTERNAL_API_SECRET_KEY="not-the-key")
+                 if p[0] == "internal_apis"]
+    assert [(check, team) for check, team, _ in wrong_key] == [("internal_apis", "team_a")]
+    assert "refuses a call signed with the team's key (Refused: the token is not one signed with the key of team " \
+           "'team_a'" in wrong_key[0][2]
+
+
 GET_CURRENT = "airflow.models.dag.DagModel.get_current"
 
 

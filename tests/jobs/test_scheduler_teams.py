@@ -376,6 +376,12 @@ def test_a_real_scheduler_runs_each_teams_dags_and_same_team_triggers(make_deplo
 
     for dag_id in ("team_a:etl", "team_b:etl", "team_a:downstream", "team_b:downstream"):
         assert deployment.wait_for_dag_run(dag_id) == "success", dag_id
+    # Without isolation each team's dag-processor records its job's team itself: `teams doctor` finds them
+    # live, and misses only the triggerers this deployment never started.
+    doctor = deployment.airflow("teams", "doctor", check=False)
+    assert doctor.returncode == 1 and [line.split(" (")[0] for line in doctor.stdout.splitlines()
+                                       if not line.startswith("[20")] == [
+        "team_a: No live triggerer of team 'team_a'", "team_b: No live triggerer of team 'team_b'"], doctor.stdout
     log = next((deployment.home / "logs" / "dag_id=team_b:etl").glob("run_id=*/task_id=hello/attempt=1.log"))
     assert "team_b:etl" in log.read_text()
     runs = deployment.rows("SELECT dag_id, run_type FROM dag_run ORDER BY dag_id")

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -65,7 +64,7 @@ def _check_executors_import() -> None:
 
     if not multi_team_enabled() or plugin_commands_unneeded():
         return
-    problems = [message for _, message in unimportable_executors()]
+    problems = [message for _, _, message in unimportable_executors()]
     if problems and sys.argv[1:2] and sys.argv[1] in COMMANDS_LOADING_EVERY_EXECUTOR:
         raise SystemExit(f"Invalid configuration: [core] executor: {problems[0]}")
     for message in problems:
@@ -137,18 +136,18 @@ def executor_names_for_cli() -> list:
     for name in names:
         unique.setdefault(name.module_path, name)
     if multi_team_enabled():  # a class that does not import is said in one line at start, not here
-        broken = {path for path, _ in unimportable_executors()}
+        broken = {path for _, path, _ in unimportable_executors()}
         return [name for name in unique.values() if name.module_path not in broken]
     return list(unique.values())
 
 
-def unimportable_executors() -> list[tuple[str, str]]:
-    """Return (module path, one-line message) of each configured executor whose class does not import."""
+def unimportable_executors() -> list[tuple[str, str, str]]:
+    """Return (team, module path, one-line message) of each configured executor whose class does not import."""
     return _import_problems(tuple((e.team, e.name, e.class_name) for e in config.load().executors()))
 
 
 @functools.lru_cache(maxsize=4)
-def _import_problems(executors: tuple[tuple[str, str, str], ...]) -> list[tuple[str, str]]:
+def _import_problems(executors: tuple[tuple[str, str, str], ...]) -> list[tuple[str, str, str]]:
     from airflow.executors.executor_loader import ExecutorLoader
     from airflow.utils.module_loading import import_string
 
@@ -160,6 +159,7 @@ def _import_problems(executors: tuple[tuple[str, str, str], ...]) -> list[tuple[
         except Exception as err:
             problems.append(
                 (
+                    team,
                     path,
                     f"team {team!r}, executor {name!r}: class {class_name!r} cannot be imported "
                     f"({type(err).__name__}: {err}); fix its 'class' in [core] executor, or install it.",
@@ -228,24 +228,30 @@ def warn_about_team_settings() -> None:
     """At the scheduler's start: say which settings name no configured team, and which team folder is missing."""
     import logging
 
-    log = logging.getLogger(__name__)
-    if unknown := config.settings_of_unknown_teams():
-        log.warning(
-            "Settings of no configured team (%s) are ignored: %s. Fix the team name, or add the team to "
-            "[core] executor.",
-            ", ".join(config.load().teams),
-            ", ".join(unknown),
-        )
-    for team in config.load().teams.values():
-        for folder in team.dags_folders:
-            if not os.path.isdir(folder):
-                log.warning(
-                    "The DAG folder %s of team %r does not exist: its dag-processor will not start. Create "
-                    "it, or set %s.",
-                    folder,
-                    team.name,
-                    config.team_env_var(team.name, "core", "dags_folder"),
-                )
+    from airflow.teams import doctor
+
+    for problem in (*doctor.team_settings(), *doctor.team_folders()):
+        logging.getLogger(__name__).warning("%s", problem.message)
+
+
+def teams_doctor(args: Namespace) -> None:
+    """Check the whole deployment from the scheduler's side: one line per problem, exit 1 if any."""
+    import json
+
+    from airflow.teams import doctor
+
+    if not multi_team_enabled():
+        print("[core] multi_team is False: this deployment has no teams.", file=sys.stderr)
+        return
+    problems = doctor.diagnose()
+    if args.output == "json":
+        print(json.dumps([problem.as_dict() for problem in problems], indent=2))
+    else:
+        for problem in problems:
+            print(problem.line())
+        print(f"{len(problems) or 'No'} problem(s) found by {len(doctor.CHECKS)} checks.", file=sys.stderr)
+    if problems:
+        raise SystemExit(1)
 
 
 # Connections/Variables commands that only read through the secrets backends keep working.

@@ -409,19 +409,9 @@ def _own_triggers(team: str, params: dict, output: Any, session: Session) -> Any
     return {trigger_id: trigger for trigger_id, trigger in output.items() if trigger_id in own}
 
 
-# The jobs a team's components run; a team may not create or pose as a scheduler.
-TEAM_JOB_TYPES = frozenset({"LocalTaskJob", "TriggererJob", "DagProcessorJob"})
-
-
 def _team_job_type(team: str, params: dict, session: Session) -> None:
-    if (job_type := _attribute(params.get("job"), "job_type")) not in TEAM_JOB_TYPES:
+    if (job_type := _attribute(params.get("job"), "job_type")) not in tables.TEAM_JOB_TYPES:
         raise Refused(f"a team's components run no job of type {job_type!r}", job_type)
-
-
-def _record_job_team(team: str, params: dict, output: Any, session: Session) -> Any:
-    if (job_id := getattr(output, "id", None)) is not None:
-        tables.record_job_team(job_id, team, session)
-    return output
 
 
 def _own_priority_filelocs(team: str, params: dict, session: Session) -> list[str]:
@@ -533,8 +523,7 @@ POLICIES: dict[str, Policy] = {
     "airflow.jobs.job.Job._add_to_db": Policy(
         "a new job of a team's type becomes the team's (recorded in teams_job)",
         required=("job",),
-        check=_team_job_type,
-        after=_record_job_team,
+        check=_team_job_type,  # the job's team is recorded by Job._add_to_db (tables.record_job_of_serving_team)
     ),
     "airflow.jobs.job.Job._fetch_from_db": Policy(_JOB),
     "airflow.jobs.job.Job._kill": Policy(_JOB, required=("job_id",)),

@@ -101,6 +101,12 @@ def check_migrated() -> None:
 
     if not multi_team_enabled() or InternalApiConfig.get_use_internal_api():
         return  # an isolated component has no database to check; the scheduler checks it
+    if (problem := migration_problem()) is not None:
+        raise SystemExit(problem)
+
+
+def migration_problem() -> str | None:
+    """Say, in one line with the fix, whether the fork's tables are behind its migrations; None when not."""
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -110,11 +116,12 @@ def check_migrated() -> None:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         current = set(context.get_current_heads())
         expected = set(ScriptDirectory.from_config(_alembic_config(connection)).get_heads())
-    if current != expected:
-        raise SystemExit(
-            f"The multi-team fork's tables are not migrated ({VERSION_TABLE}: {', '.join(current) or 'none'}, "
-            f"expected {', '.join(expected)}): run `airflow db migrate` with [core] multi_team = True."
-        )
+    if current == expected:
+        return None
+    return (
+        f"The multi-team fork's tables are not migrated ({VERSION_TABLE}: {', '.join(current) or 'none'}, "
+        f"expected {', '.join(expected)}): run `airflow db migrate` with [core] multi_team = True."
+    )
 
 
 def downgrade(revision: str = "base") -> None:
@@ -210,8 +217,29 @@ def source_teams(event: DatasetEvent) -> list[str] | None:
 
 
 def record_job_team(job_id: int, team: str, session: Session) -> None:
-    """Record the team of a job its team's internal API created."""
-    session.execute(insert(job_team_table).values(job_id=job_id, team=team))
+    """Record the team of a job a team's component created (through its internal API, or directly)."""
+    if recorded_job_team(job_id, session) is None:
+        session.execute(insert(job_team_table).values(job_id=job_id, team=team))
+
+
+# The jobs a team's components run (a team's component may not create or pose as a scheduler).
+TEAM_JOB_TYPES = frozenset({"LocalTaskJob", "TriggererJob", "DagProcessorJob"})
+
+
+def record_job_of_serving_team(job: Any, session: Session) -> None:
+    """
+    Record the team of a new job created for a team: by its component, or by its internal API for it.
+
+    ``airflow teams doctor`` tells each team's live dag-processor and triggerer by it; a team's internal
+    API answers only for the team's jobs.
+    """
+    if not multi_team_enabled() or getattr(job, "job_type", None) not in TEAM_JOB_TYPES:
+        return
+    from airflow.teams import process_team
+
+    if (team := process_team.serving_team()) is not None:
+        record_job_team(job.id, team, session)
+        session.commit()
 
 
 def recorded_job_team(job_id: int, session: Session) -> str | None:

@@ -160,3 +160,22 @@ def test_team_variables_are_listed_under_their_team_section_with_secrets_hidden(
     assert sections["team_a=core"] == {"parallelism": ["3", "env var"]}
     assert set(sections) == {"team_a=celery", "team_a=core", "team_b=core"}  # no bogus section "team_a"
     assert "s3cret" not in result.stdout
+
+
+def test_teams_doctor_says_each_problem_in_one_line_and_exits_1(tmp_path):
+    result = airflow("teams", "doctor", "-o", "json", **multi_team_env(tmp_path, TEAMS))
+
+    assert result.returncode == 1, result.stderr
+    problems = json.loads("\n".join(line for line in result.stdout.splitlines() if not line.startswith("[20")))
+    assert {"check": "team_folders", "team": "team_a", "message": f"The DAG folder {tmp_path / 'dags' / 'team_a'} "
+            "of team 'team_a' does not exist: its dag-processor will not start. Create it, or set "
+            "AIRFLOW__TEAM_A___CORE__DAGS_FOLDER."} in problems
+    assert all("\n" not in problem["message"] for problem in problems)
+    assert "Traceback (most recent call last)" not in result.stderr
+
+
+def test_teams_doctor_without_multi_team():
+    result = airflow("teams", "doctor")
+
+    assert result.returncode == 0
+    assert "multi_team is False: this deployment has no teams" in result.stderr

@@ -1,0 +1,290 @@
+#
+# Licensed to the Apache Software Foundation (ASF) under one
+# or more contributor license agreements.  See the NOTICE file
+# distributed with this work for additional information
+# regarding copyright ownership.  The ASF licenses this file
+# to you under the Apache License, Version 2.0 (the
+# "License"); you may not use this file except in compliance
+# with the License.  You may obtain a copy of the License at
+#
+#   http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing,
+# software distributed under the License is distributed on an
+# "AS IS" BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY
+# KIND, either express or implied.  See the License for the
+# specific language governing permissions and limitations
+# under the License.
+"""
+``airflow teams doctor``: the whole deployment checked from the scheduler's side, one line per problem.
+
+Each check returns the problems it finds, each naming its team (if any) and the fix. What the
+scheduler warns of at its start (settings of no team, missing folders) is asked here too, so each rule
+is written once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from airflow.teams import config, ids, multi_team_enabled, tables
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in the deployment, found by ``check``."""
+
+    check: str
+    team: str | None
+    message: str  # what is wrong and how to fix it, in one line
+
+    def line(self) -> str:
+        return f"{self.team}: {self.message}" if self.team else self.message
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def fork_tables(session: Session | None = None) -> Iterator[Problem]:
+    if (problem := tables.migration_problem()) is not None:
+        yield Problem("fork_tables", None, problem)
+
+
+def executors_import(session: Session | None = None) -> Iterator[Problem]:
+    from airflow.teams import cli
+
+    for team, _, message in cli.unimportable_executors():
+        yield Problem("executors_import", team, message)
+
+
+def team_settings(session: Session | None = None) -> Iterator[Problem]:
+    if unknown := config.settings_of_unknown_teams():
+        yield Problem(
+            "team_settings",
+            None,
+            f"Settings of no configured team ({', '.join(config.load().teams)}) are ignored: "
+            f"{', '.join(unknown)}. Fix the team name, or add the team to [core] executor.",
+        )
+
+
+def team_folders(session: Session | None = None) -> Iterator[Problem]:
+    for team in config.load().teams.values():
+        for folder in team.dags_folders:
+            if not os.path.isdir(folder):
+                yield Problem(
+                    "team_folders",
+                    team.name,
+                    f"The DAG folder {folder} of team {team.name!r} does not exist: its dag-processor will "
+                    f"not start. Create it, or set {config.team_env_var(team.name, 'core', 'dags_folder')}.",
+                )
+
+
+TEAM_COMPONENTS = {"DagProcessorJob": "dag-processor", "TriggererJob": "triggerer"}
+
+
+def live_components(session: Session | None = None) -> Iterator[Problem]:
+    """Each team has a live dag-processor and triggerer: a running job of the team with a recent heartbeat."""
+    if tables.migration_problem() is not None:
+        return  # the jobs' teams are in the fork's tables (see fork_tables)
+    from sqlalchemy import select
+
+    from airflow.jobs.job import Job
+    from airflow.utils.state import JobState
+
+    for team in config.load().teams:
+        running = session.scalars(
+            select(Job).where(
+                Job.job_type.in_(TEAM_COMPONENTS),
+                Job.state == JobState.RUNNING,
+                Job.id.in_(tables.job_ids_of_team(team)),
+            )
+        ).all()
+        for job_type, command in TEAM_COMPONENTS.items():
+            if not any(job.job_type == job_type and job.is_alive() for job in running):
+                yield Problem(
+                    "live_components",
+                    team,
+                    f"No live {command} of team {team!r} (no running {job_type} of the team with a recent "
+                    f"heartbeat): start `airflow {command} --team {team}`, or see why it stopped in its log.",
+                )
+
+
+def dag_teams(session: Session | None = None) -> Iterator[Problem]:
+    """Active DAGs whose id names no configured team, and team-less DAGs left from single-team mode."""
+    from sqlalchemy import select
+
+    from airflow.models.dag import DagModel
+
+    configured = config.load().teams
+    active = session.scalars(select(DagModel.dag_id).where(DagModel.is_active)).all()
+    unknown: dict[str, list[str]] = {}
+    teamless = []
+    for dag_id in active:
+        team = ids.team_of(dag_id)
+        if team is None:
+            teamless.append(dag_id)
+        elif team not in configured:
+            unknown.setdefault(team, []).append(dag_id)
+    for team, dag_ids in sorted(unknown.items()):
+        yield Problem(
+            "dag_teams",
+            None,
+            f"{len(dag_ids)} active DAG(s) of team {team!r}, which is not configured ({_some(dag_ids)}): add "
+            f"the team to [core] executor, or delete them (`airflow dags delete`).",
+        )
+    if teamless:
+        yield Problem(
+            "dag_teams",
+            None,
+            f"{len(teamless)} active DAG(s) without a team, left from single-team mode ({_some(teamless)}): "
+            "no team's component runs them. Move their files into a team's folder (new ids) or delete them.",
+        )
+
+
+def team_pools(session: Session | None = None) -> Iterator[Problem]:
+    from sqlalchemy import select
+
+    from airflow.models.pool import Pool
+
+    configured = config.load().teams
+    for name in session.scalars(select(Pool.pool)).all():
+        if (team := ids.team_of(name)) is not None and team not in configured:
+            yield Problem(
+                "team_pools",
+                None,
+                f"Pool {name!r} names team {team!r}, which is not configured: no task can use it. Delete it "
+                f"(`airflow pools delete {name}`) or fix the team name.",
+            )
+
+
+def internal_apis(session: Session | None = None) -> Iterator[Problem]:
+    """With isolation: each team's internal API answers, is that team's, and takes its key (and previous key)."""
+    from airflow.configuration import conf
+    from airflow.teams import internal_api
+
+    if not conf.getboolean("core", "database_access_isolation", fallback=False):
+        return
+    served_by: dict[str, str] = {}
+    for team in config.load().teams:
+        try:
+            url = internal_api.endpoint(team)
+        except config.TeamsConfigError as err:
+            yield Problem("internal_apis", team, str(err).removeprefix("Invalid configuration: "))
+            continue
+        if (other := served_by.setdefault(url, team)) != team:
+            yield Problem(
+                "internal_apis",
+                team,
+                f"Teams {other!r} and {team!r} have the same internal API URL {url}: each team needs its own "
+                "`airflow internal-api --team`.",
+            )
+            continue
+        yield from _check_internal_api(team, url)
+
+
+def _check_internal_api(team: str, url: str) -> Iterator[Problem]:
+    import requests
+
+    from airflow.teams import internal_api
+
+    try:
+        unsigned = requests.post(  # refused, naming the team the server serves
+            url,
+            json={"jsonrpc": "2.0", "method": "doctor", "params": {}},
+            headers={"Authorization": "doctor", "Accept": "application/json"},
+            timeout=10,
+        )
+    except requests.RequestException as err:
+        yield Problem(
+            "internal_apis",
+            team,
+            f"Its internal API {url} does not answer ({type(err).__name__}): "
+            f"start `airflow internal-api --team {team}`, or fix its internal_api_url.",
+        )
+        return
+    served = _json(unsigned).get("team")
+    if served != team:
+        what = f"the internal API of team {served!r}" if served else "not a team's internal API of this fork"
+        yield Problem(
+            "internal_apis",
+            team,
+            f"Its internal_api_url {url} is {what}: point "
+            f"{config.team_env_var(team, 'core', 'internal_api_url')} at team {team!r}'s own.",
+        )
+        return
+    for label, key in zip(("key", "previous key"), internal_api.verifying_keys(team)):
+        response = _signed_call(url, team, key)
+        if response.status_code == 403:
+            detail = _json(response).get("detail", response.text[:200])
+            yield Problem(
+                "internal_apis",
+                team,
+                f"Its internal API refuses a call signed with the team's "
+                f"{label} ({detail}): give the server and the team's components the same keys.",
+            )
+
+
+def _signed_call(url: str, team: str, key: str):
+    import requests
+
+    from airflow.serialization.serialized_objects import BaseSerialization
+    from airflow.utils.jwt_signer import JWTSigner
+
+    method = "airflow.models.dag.DagModel.get_current"  # harmless: reads one DAG of the team, here none
+    token = JWTSigner(secret_key=key, expiration_time_in_seconds=30, audience="api").generate_signed_token(
+        {"method": method, "team": team}
+    )
+    params = BaseSerialization.serialize({"dag_id": ids.qualify(team, "doctor")}, use_pydantic_models=True)
+    return requests.post(
+        url,
+        json={"jsonrpc": "2.0", "method": method, "params": params},
+        timeout=30,
+        headers={"Authorization": token, "Accept": "application/json"},
+    )
+
+
+def _json(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    return ", ".join(sorted(names)[:shown]) + (", ..." if len(names) > shown else "")
+
+
+CHECKS: tuple[Callable[..., Iterator[Problem]], ...] = (
+    fork_tables,
+    executors_import,
+    team_settings,
+    team_folders,
+    live_components,
+    dag_teams,
+    team_pools,
+    internal_apis,
+)
+
+
+def diagnose() -> list[Problem]:
+    """Run every check; a check whose own question fails is a problem of its own, not a traceback."""
+    if not multi_team_enabled():
+        return []
+    from airflow.utils.session import create_session
+
+    problems = []
+    with create_session() as session:
+        for check in CHECKS:
+            try:
+                problems.extend(check(session))
+            except Exception as err:
+                session.rollback()
+                message = f"The check could not run: {type(err).__name__}: {str(err).splitlines()[0]}"
+                problems.append(Problem(check.__name__, None, message))
+    return problems
