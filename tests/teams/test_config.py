@@ -158,7 +158,7 @@ def test_the_scheduler_warns_of_settings_of_no_team_and_of_missing_team_folders(
 
     cli.warn_about_team_settings()
 
-    assert [record.getMessage() for record in caplog.records] == [
+    assert [record.getMessage() for record in caplog.records if record.name == "airflow.teams.cli"] == [
         "Settings of no configured team (team_a, team_b) are ignored: AIRFLOW__TEAM_Z___CORE__DEFAULT_POOL. "
         "Fix the team name, or add the team to [core] executor.",
         f"The DAG folder {dags / 'moved'} of team 'team_b' does not exist: its dag-processor will not start. "

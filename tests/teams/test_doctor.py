@@ -13,6 +13,8 @@ TEAMS = {"team_a": LOCAL, "team_b": [{"name": "b", "class": "LocalExecutor"}]}
 @pytest.fixture
 def live_teams(multi_team):
     """Two teams whose folders exist, with a live dag-processor and triggerer each; returns their jobs."""
+    from sqlalchemy import text
+
     from airflow.jobs.job import Job
     from airflow.teams import tables
     from airflow.utils import timezone
@@ -23,6 +25,11 @@ def live_teams(multi_team):
     jobs = {}
     with create_session() as session:
         session.query(Job).delete()
+        # what other tests of this worker's database may have left that these checks would report
+        session.execute(text("DELETE FROM dag WHERE dag_id NOT LIKE 'team\\_a:%' ESCAPE '\\' "
+                             "AND dag_id NOT LIKE 'team\\_b:%' ESCAPE '\\'"))
+        session.execute(text("DELETE FROM slot_pool WHERE pool LIKE '%:%' AND pool NOT LIKE 'team\\_a:%' "
+                             "ESCAPE '\\' AND pool NOT LIKE 'team\\_b:%' ESCAPE '\\'"))
         for team in TEAMS:
             for job_type in ("DagProcessorJob", "TriggererJob"):
                 job = Job(job_type=job_type, state=JobState.RUNNING, latest_heartbeat=timezone.utcnow())

@@ -49,16 +49,17 @@ def check_configuration_at_start() -> None:
     _check_executors_import()
 
 
-# The commands that load every team's executors: one that does not import stops them.
-COMMANDS_LOADING_EVERY_EXECUTOR = frozenset({"scheduler", "teams"})
+# The command that loads every team's executors: one that does not import stops it.
+COMMANDS_LOADING_EVERY_EXECUTOR = frozenset({"scheduler"})
 
 
 def _check_executors_import() -> None:
     """
     Say in one line which configured executor class does not import.
 
-    It stops the commands that load every team's executors and warns the others that have executor
-    commands (a team's own components load none, and need not have other teams' executors installed).
+    It stops the scheduler, which loads every team's executors, and warns the other commands that have
+    executor commands (``teams doctor`` lists it as a problem; a team's own components load no other
+    team's executors, which need not be installed in their environment).
     """
     from airflow.cli.command_sources import plugin_commands_unneeded
 
@@ -201,10 +202,7 @@ def dag_processor_directory(args: Namespace) -> str:
             "dag-processor only processes that team's folders."
         )
     if not os.path.isdir(requested):
-        raise SystemExit(
-            f"The DAG folder {requested} of team {team!r} does not exist; create it or set the team's "
-            f"[core] dags_folder ({config.team_env_var(team, 'core', 'dags_folder')})."
-        )
+        raise SystemExit(config.missing_folder_problem(team, requested))
     return requested
 
 

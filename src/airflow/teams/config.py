@@ -458,6 +458,14 @@ def hide_team_sections_of_file(updater) -> None:
                 updater[section_name][key].value = HIDDEN
 
 
+def missing_folder_problem(team: str, folder: str) -> str:
+    """Return the one line for a team's DAG folder that does not exist, with the fix."""
+    return (
+        f"The DAG folder {folder} of team {team!r} does not exist: its dag-processor will not start. "
+        f"Create it, or set {team_env_var(team, 'core', 'dags_folder')}."
+    )
+
+
 def settings_of_unknown_teams() -> list[str]:
     """
     Return the team settings that name no configured team.

@@ -49,9 +49,11 @@ def record(
     reason: str,
     tags: dict[str, Any],
     session: Session | None = None,
+    audit: bool = True,
+    level: int = logging.WARNING,
 ) -> None:
     """
-    Log, count and audit one refusal.
+    Log, count and (``audit``) write the audit row of one refusal.
 
     ``team`` is the team refused, ``target_team`` the team whose DAG, pool or data it reached for.
     With ``session`` the row is written in that transaction (the caller commits it with its work);
@@ -60,8 +62,10 @@ def record(
     """
     from airflow.stats import Stats
 
-    log.warning("%s", message)
+    log.log(level, "%s", message)
     Stats.incr(metric, tags={**tags, "refused_team": str(team), "target_team": str(target_team)})
+    if not audit:
+        return
     from airflow.models.log import Log
 
     details = {"team": team, "target_team": target_team, "object": obj, "reason": reason}

@@ -73,21 +73,25 @@ def team_settings(session: Session | None = None) -> Iterator[Problem]:
 
 
 def team_folders(session: Session | None = None) -> Iterator[Problem]:
-    for team in config.load().teams.values():
+    """
+    Find each team's DAG folder that does not exist, where the teams' folders are on this host.
+
+    When none of them is (the scheduler of a deployment whose teams run elsewhere, as in the chart),
+    there is nothing to say: a team's dag-processor refuses a missing folder where it runs.
+    """
+    teams = config.load().teams.values()
+    if not any(os.path.isdir(folder) for team in teams for folder in team.dags_folders):
+        return
+    for team in teams:
         for folder in team.dags_folders:
             if not os.path.isdir(folder):
-                yield Problem(
-                    "team_folders",
-                    team.name,
-                    f"The DAG folder {folder} of team {team.name!r} does not exist: its dag-processor will "
-                    f"not start. Create it, or set {config.team_env_var(team.name, 'core', 'dags_folder')}.",
-                )
+                yield Problem("team_folders", team.name, config.missing_folder_problem(team.name, folder))
 
 
 TEAM_COMPONENTS = {"DagProcessorJob": "dag-processor", "TriggererJob": "triggerer"}
 
 
-def live_components(session: Session | None = None) -> Iterator[Problem]:
+def live_components(session: Session) -> Iterator[Problem]:
     """Each team has a live dag-processor and triggerer: a running job of the team with a recent heartbeat."""
     if tables.migration_problem() is not None:
         return  # the jobs' teams are in the fork's tables (see fork_tables)
@@ -105,7 +109,7 @@ def live_components(session: Session | None = None) -> Iterator[Problem]:
             )
         ).all()
         for job_type, command in TEAM_COMPONENTS.items():
-            if not any(job.job_type == job_type and job.is_alive() for job in running):
+            if not any(job.job_type == job_type and _alive(job) for job in running):
                 yield Problem(
                     "live_components",
                     team,
@@ -114,7 +118,26 @@ def live_components(session: Session | None = None) -> Iterator[Problem]:
                 )
 
 
-def dag_teams(session: Session | None = None) -> Iterator[Problem]:
+def _alive(job) -> bool:
+    """
+    ``Job.is_alive``, but at least ``[scheduler] scheduler_health_check_threshold`` for a team's dag-processor.
+
+    An idle team dag-processor loops every 5 s and heartbeats at most every other loop; upstream's 2.1
+    heartbeats (10.5 s) would call it dead at the first slow loop.
+    """
+    from airflow.configuration import conf
+    from airflow.utils import timezone
+
+    if job.is_alive():
+        return True
+    floor = conf.getint("scheduler", "scheduler_health_check_threshold")
+    return (
+        job.latest_heartbeat is not None
+        and (timezone.utcnow() - job.latest_heartbeat).total_seconds() < floor
+    )
+
+
+def dag_teams(session: Session) -> Iterator[Problem]:
     """Active DAGs whose id names no configured team, and team-less DAGs left from single-team mode."""
     from sqlalchemy import select
 
@@ -146,7 +169,7 @@ def dag_teams(session: Session | None = None) -> Iterator[Problem]:
         )
 
 
-def team_pools(session: Session | None = None) -> Iterator[Problem]:
+def team_pools(session: Session) -> Iterator[Problem]:
     from sqlalchemy import select
 
     from airflow.models.pool import Pool
@@ -173,9 +196,8 @@ def internal_apis(session: Session | None = None) -> Iterator[Problem]:
     for team in config.load().teams:
         try:
             url = internal_api.endpoint(team)
-        except config.TeamsConfigError as err:
-            yield Problem("internal_apis", team, str(err).removeprefix("Invalid configuration: "))
-            continue
+        except config.TeamsConfigError:
+            continue  # no URL of the team here (its components have it): nothing to ask from this host
         if (other := served_by.setdefault(url, team)) != team:
             yield Problem(
                 "internal_apis",
@@ -207,7 +229,7 @@ def _check_internal_api(team: str, url: str) -> Iterator[Problem]:
             f"start `airflow internal-api --team {team}`, or fix its internal_api_url.",
         )
         return
-    served = _json(unsigned).get("team")
+    served = internal_api.served_team(unsigned)
     if served != team:
         what = f"the internal API of team {served!r}" if served else "not a team's internal API of this fork"
         yield Problem(
@@ -217,10 +239,14 @@ def _check_internal_api(team: str, url: str) -> Iterator[Problem]:
             f"{config.team_env_var(team, 'core', 'internal_api_url')} at team {team!r}'s own.",
         )
         return
-    for label, key in zip(("key", "previous key"), internal_api.verifying_keys(team)):
+    try:
+        keys = internal_api.verifying_keys(team)
+    except config.TeamsConfigError:
+        return  # no key of the team here: whether the server takes it is asked where the team's key is
+    for label, key in zip(("key", "previous key"), keys):
         response = _signed_call(url, team, key)
         if response.status_code == 403:
-            detail = _json(response).get("detail", response.text[:200])
+            detail = internal_api.problem_detail(response)
             yield Problem(
                 "internal_apis",
                 team,
@@ -246,14 +272,6 @@ def _signed_call(url: str, team: str, key: str):
         timeout=30,
         headers={"Authorization": token, "Accept": "application/json"},
     )
-
-
-def _json(response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _some(names: list[str], shown: int = 5) -> str:

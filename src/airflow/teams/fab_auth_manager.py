@@ -74,7 +74,13 @@ class FabTeamRolesAuthManager(FabAuthManager):
             teams = self.get_user_teams(user)
             if teams and access_entity == DagAccessEntity.AUDIT_LOG and method in ("GET", MENU):
                 # A team's members read its audit log (refusals included): a DAG's rows with the DAG, the
-                # list narrowed to the DAGs they may read (upstream's DagFilter, the event log API).
+                # list narrowed to the DAGs they may read (upstream's DagFilter, the event log API). Not a
+                # member of every team: that list would not be narrowed, rows of no DAG included, so
+                # upstream's Audit Logs permission decides for them.
+                if self._in_every_team(teams):
+                    return super().is_authorized_dag(
+                        method=method, access_entity=access_entity, details=details, user=user
+                    )
                 if details and details.id:
                     return self.is_authorized_dag(method="GET", details=details, user=user)
                 return super().is_authorized_dag(method="GET", user=user)

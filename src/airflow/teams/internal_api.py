@@ -159,10 +159,7 @@ def stop_if_another_teams_server(response) -> None:
     """
     if response.status_code != 403 or not per_team():
         return
-    try:
-        served = response.json().get("team")
-    except ValueError:
-        return
+    served = served_team(response)
     team = client_team()
     if served and served != team:
         raise SystemExit(
@@ -170,6 +167,25 @@ def stop_if_another_teams_server(response) -> None:
             f"{_team_option(team, 'internal_api_url')} is the internal API of team {served!r}, not of team "
             f"{team!r}; point it at team {team!r}'s own internal API."
         )
+
+
+def _problem(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def served_team(response) -> str | None:
+    """Return the team a team's internal API said it serves in its refusal (``_forbidden``), or None."""
+    team = _problem(response).get("team")
+    return team if isinstance(team, str) else None
+
+
+def problem_detail(response) -> str:
+    """Return the reason of an internal API's refusal, or the start of its body."""
+    return str(_problem(response).get("detail") or response.text[:200])
 
 
 def client_signing(method: str) -> tuple[str, dict[str, str]]:
@@ -255,33 +271,41 @@ def deny(
     A call with a bad token is not audited: anyone who can reach the server could fill the table.
     """
     from airflow.api_internal.endpoints.rpc_api_endpoint import initialize_method_map
-    from airflow.stats import Stats
+    from airflow.teams import denials
 
     team = team or process_team.serving_team()
     method = str(method)[:200]  # it may come from the request
     # The metric's tag names only real methods: an unauthenticated caller must not grow its tag values.
     tag = method if method in initialize_method_map() else "unknown"
     named = f" naming {repr(obj)[:200]}" if obj is not None else ""
-    message = f"Refused internal API call {method} for team {team}{named}: {reason}"
-    if not audit:
-        log.warning("%s", message)
-        Stats.incr("teams.rpc_denied", tags={"method": tag, "team": str(team)})
-        return
-    from airflow.models.base import ID_LEN
-    from airflow.teams import denials
-
-    named_team = ids.team_of(obj) if isinstance(obj, str) and len(obj) <= ID_LEN else None
-    named_dag = obj if named_team in config.load().teams else None  # then a DAG id of a real team
+    dag_id = _dag_named(obj) if audit else None
     denials.record(
         "teams.rpc_denied",
-        message,
+        f"Refused internal API call {method} for team {team}{named}: {reason}",
         team=team,
-        target_team=named_team,
-        dag_id=named_dag,
+        target_team=ids.team_of(dag_id) if dag_id else None,
+        dag_id=dag_id,
         obj=f"{method}{named}",
         reason=reason,
         tags={"method": tag, "team": str(team)},
+        audit=audit,
     )
+
+
+def _dag_named(obj: object) -> str | None:
+    """Return ``obj`` if it is the id of an existing DAG of a configured team (the row's DAG), else None."""
+    from airflow.models.base import ID_LEN
+
+    if not isinstance(obj, str) or len(obj) > ID_LEN or ids.team_of(obj) not in config.load().teams:
+        return None
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from airflow import settings
+    from airflow.models.dag import DagModel
+
+    with Session(settings.engine) as session:  # not the request's session, which the caller rolled back
+        return session.scalar(select(DagModel.dag_id).where(DagModel.dag_id == obj))
 
 
 def refuse(authorization: str, body: object):
@@ -352,7 +376,7 @@ def _forbidden(method: object, reason: str, team: str | None):
 
     deny(method, reason, team)
     return Response(
-        # "team": which team this server serves, so a client sent to the wrong one can say so (refuse_served)
+        # "team": which team this server serves, so a client sent to the wrong one can say so (served_team)
         json.dumps({"status": 403, "title": "Forbidden", "detail": f"Refused: {reason}.", "team": team}),
         status=403,
         mimetype="application/problem+json",

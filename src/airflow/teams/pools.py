@@ -29,6 +29,7 @@ their teams and the shared ones.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from airflow.exceptions import AirflowException
@@ -119,5 +120,6 @@ def fail_task_in_foreign_pool(ti: TaskInstance, session: Session) -> bool:
         reason=f"the pool is team {owner!r}'s; {_rule(team)}",
         tags={"dag_id": ti.dag_id, "pool": ti.pool},
         session=session,
+        level=logging.ERROR,  # a task failed
     )
     return True

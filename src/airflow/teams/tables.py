@@ -218,8 +218,7 @@ def source_teams(event: DatasetEvent) -> list[str] | None:
 
 def record_job_team(job_id: int, team: str, session: Session) -> None:
     """Record the team of a job a team's component created (through its internal API, or directly)."""
-    if recorded_job_team(job_id, session) is None:
-        session.execute(insert(job_team_table).values(job_id=job_id, team=team))
+    session.execute(insert(job_team_table).values(job_id=job_id, team=team))
 
 
 # The jobs a team's components run (a team's component may not create or pose as a scheduler).

@@ -49,8 +49,15 @@ def selected_team() -> str | None:
 
     if not multi_team_enabled() or not has_request_context():
         return None
-    if request.path.startswith("/api/") and request.args.get("team"):
-        return request.args["team"]
+    if request.path.startswith("/api/"):
+        if request.args.get("team"):
+            return request.args["team"]
+        if (
+            (request.view_args or {}).get("dag_id")
+            or request.args.get("dag_id")
+            or request.args.get("dag_ids")
+        ):
+            return None  # a call about named DAGs (a DAG page of another of the user's teams) is not narrowed
     return session.get(SELECTED_TEAM)
 
 

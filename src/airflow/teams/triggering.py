@@ -95,12 +95,13 @@ def _permitted(
 
 
 def _deny(event: DatasetEvent, consumer: str, reason: str, stage: str, session: Session) -> None:
-    producers = ", ".join(producer_teams(event)) or "no team"
+    teams = producer_teams(event)
+    producers = ", ".join(teams) or "no team"
     denials.record(
         "teams.trigger_denied",
         f"Dataset event {event.id} on {event.uri} from {producers} ({event.source_dag_id or 'API'}) "
         f"may not trigger {consumer}: {reason} [{stage}]",
-        team=producers,
+        team="+".join(teams) or None,  # a tag value without spaces; None: a team-less producer
         target_team=ids.team_of(consumer),
         dag_id=consumer,
         obj=f"dataset event {event.id} on {event.uri}",

@@ -99,20 +99,28 @@ MISTYPED_LINE = ("team 'team_a', executor 'a': class 'airflow.executors.local_ex
                  "attribute/class); fix its 'class' in [core] executor, or install it.")
 
 
-@pytest.mark.parametrize("command", [("scheduler",), ("teams", "list")])
-def test_an_executor_class_that_does_not_import_stops_the_commands_loading_every_executor(tmp_path, command):
-    result = airflow(*command, **multi_team_env(tmp_path, MISTYPED_CLASS))
+def test_an_executor_class_that_does_not_import_stops_the_scheduler_in_one_line(tmp_path):
+    result = airflow("scheduler", **multi_team_env(tmp_path, MISTYPED_CLASS))
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == f"Invalid configuration: [core] executor: {MISTYPED_LINE}"
     assert "Traceback" not in result.stderr and "Failed to load CLI commands" not in result.stderr
 
 
-def test_other_commands_warn_in_one_line_of_an_executor_class_that_does_not_import(tmp_path):
-    result = airflow("dags", "list", "-o", "json", **multi_team_env(tmp_path, MISTYPED_CLASS))
+@pytest.mark.parametrize("command", [("dags", "list", "-o", "json"), ("teams", "list")])
+def test_other_commands_warn_in_one_line_of_an_executor_class_that_does_not_import(tmp_path, command):
+    result = airflow(*command, **multi_team_env(tmp_path, MISTYPED_CLASS))
 
     assert f"Warning: [core] executor: {MISTYPED_LINE}" in result.stderr.splitlines()
     assert "Traceback" not in result.stderr and "Failed to load CLI commands" not in result.stderr
+
+
+def test_teams_doctor_lists_an_executor_class_that_does_not_import(tmp_path):
+    result = airflow("teams", "doctor", "-o", "json", **multi_team_env(tmp_path, MISTYPED_CLASS))
+
+    assert result.returncode == 1
+    problems = json.loads("\n".join(line for line in result.stdout.splitlines() if not line.startswith("[20")))
+    assert {"check": "executors_import", "team": "team_a", "message": MISTYPED_LINE} in problems
 
 
 def test_a_multi_team_dict_while_multi_team_is_off_stops_components(tmp_path):
@@ -163,13 +171,14 @@ def test_team_variables_are_listed_under_their_team_section_with_secrets_hidden(
 
 
 def test_teams_doctor_says_each_problem_in_one_line_and_exits_1(tmp_path):
+    (tmp_path / "dags" / "team_a").mkdir(parents=True)  # team_b's two folders are missing
     result = airflow("teams", "doctor", "-o", "json", **multi_team_env(tmp_path, TEAMS))
 
     assert result.returncode == 1, result.stderr
     problems = json.loads("\n".join(line for line in result.stdout.splitlines() if not line.startswith("[20")))
-    assert {"check": "team_folders", "team": "team_a", "message": f"The DAG folder {tmp_path / 'dags' / 'team_a'} "
-            "of team 'team_a' does not exist: its dag-processor will not start. Create it, or set "
-            "AIRFLOW__TEAM_A___CORE__DAGS_FOLDER."} in problems
+    assert {"check": "team_folders", "team": "team_b", "message": f"The DAG folder {tmp_path / 'b1'} "
+            "of team 'team_b' does not exist: its dag-processor will not start. Create it, or set "
+            "AIRFLOW__TEAM_B___CORE__DAGS_FOLDER."} in problems
     assert all("\n" not in problem["message"] for problem in problems)
     assert "Traceback (most recent call last)" not in result.stderr
 
