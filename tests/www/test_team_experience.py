@@ -285,7 +285,7 @@ def test_every_navbar_entry_is_there_and_opens_for_each_kind_of_person(deploymen
     for text, href in sorted(links.items()):  # the console of each entry, in the browser
         browser.get(href)
         problems += [f"{text} ({href}): console: {entry['message']}" for entry in browser.get_log("browser")
-                     if entry["level"] == "SEVERE" and not UPSTREAM_CONSOLE_ERROR.search(entry["message"])
+                     if entry["level"] == "SEVERE" and not CONSOLE_ERRORS_NOT_OF_THE_FORK.search(entry["message"])
                      and not (entry["message"].startswith("http") and not entry["message"].startswith(person.url)
                               and "Failed to load resource" in entry["message"])]  # FAB's charts from gstatic.com:
                                                                                      # no internet here
@@ -295,8 +295,11 @@ def test_every_navbar_entry_is_there_and_opens_for_each_kind_of_person(deploymen
 # Upstream 2.11.2's errors, with or without this fork: main.js turns off the autocomplete of a login form
 # on every page and throws where there is none (every page but the login page: jQuery reports it); the DAG
 # Dependencies page centres an empty graph (this deployment has no dependencies) at NaN.
-UPSTREAM_CONSOLE_ERROR = re.compile(r"Uncaught TypeError: Cannot set properties of undefined \(setting 'autocomplete'\)"
-                                    r"|/static/dist/d3\.min\.js .*translate\(NaN,20\)scale\(0\)")
+# Also not an error of a page: the Swagger UI's fetch of the OpenAPI document, cut off when the test opens
+# the next entry before it finished (logged then, under the next entry).
+CONSOLE_ERRORS_NOT_OF_THE_FORK = re.compile(r"Uncaught TypeError: Cannot set properties of undefined \(setting 'autocomplete'\)"
+                                    r"|/static/dist/d3\.min\.js .*translate\(NaN,20\)scale\(0\)"
+                                    r"|/api/v1/ui/swagger-ui-bundle\.js .*TypeError: Failed to fetch")
 
 
 def test_a_data_engineer_switches_the_ui_to_one_team_and_back_without_logging_in_again(deployment, browser):
@@ -574,6 +577,12 @@ def test_property_based_requests_of_a_team_member_never_fail_nor_show_another_te
         text, asked = response.content.decode(errors="replace"), request_text(response.request)
         shown = [value for value in (*known.team_b_values, *TEAM_B_MARKERS)
                  if value in text and not (status >= 400 and value in asked)]
+        if case.path.startswith("/eventLogs") and status == 200:
+            # team_a's audit log records alice's own requests (team_b's ids among their inputs): what it may
+            # not show is a row of another DAG, or of none.
+            answer = response.json()
+            shown = [str(row.get("dag_id")) for row in answer.get("event_logs", [answer])
+                     if not str(row.get("dag_id")).startswith("team_a:")]
         if shown:
             findings.add(case, f"{status} showing {shown}", shown[0], f"answer: {text[:600]}")
         # A change of an object of team_b's (named in the path) must not succeed; the two list POSTs only read.
