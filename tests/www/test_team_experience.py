@@ -295,10 +295,12 @@ def test_every_navbar_entry_is_there_and_opens_for_each_kind_of_person(deploymen
 # Upstream 2.11.2's errors, with or without this fork: main.js turns off the autocomplete of a login form
 # on every page and throws where there is none (every page but the login page: jQuery reports it); the DAG
 # Dependencies page centres an empty graph (this deployment has no dependencies) at NaN.
-# Also not an error of a page: the Swagger UI's fetch of the OpenAPI document, cut off when the test opens
-# the next entry before it finished (logged then, under the next entry).
+# The Swagger UI page (connexion's) names no icon, so the browser asks for /favicon.ico, which upstream does
+# not serve (404, once per browser). Also not an error of a page: the Swagger UI's fetch of the OpenAPI
+# document, cut off when the test opens the next entry before it finished (logged under the next entry).
 CONSOLE_ERRORS_NOT_OF_THE_FORK = re.compile(r"Uncaught TypeError: Cannot set properties of undefined \(setting 'autocomplete'\)"
                                     r"|/static/dist/d3\.min\.js .*translate\(NaN,20\)scale\(0\)"
+                                    r"|/favicon\.ico - Failed to load resource: the server responded with a status of 404"
                                     r"|/api/v1/ui/swagger-ui-bundle\.js .*TypeError: Failed to fetch")
 
 
