@@ -187,10 +187,10 @@ def team_pools(session: Session) -> Iterator[Problem]:
 
 def internal_apis(session: Session | None = None) -> Iterator[Problem]:
     """With isolation: each team's internal API answers, is that team's, and takes its key (and previous key)."""
-    from airflow.configuration import conf
+    from airflow.api_internal import isolation
     from airflow.teams import internal_api
 
-    if not conf.getboolean("core", "database_access_isolation", fallback=False):
+    if not isolation.enabled():
         return
     served_by: dict[str, str] = {}
     for team in config.load().teams:

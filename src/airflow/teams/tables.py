@@ -232,9 +232,14 @@ def record_job_of_serving_team(job: Any, session: Session) -> None:
     ``airflow teams doctor`` tells each team's live dag-processor and triggerer by it; a team's internal
     API answers only for the team's jobs.
     """
-    if not multi_team_enabled() or getattr(job, "job_type", None) not in TEAM_JOB_TYPES:
+    job_type = getattr(job, "job_type", None)
+    if not multi_team_enabled() or job_type not in TEAM_JOB_TYPES:
         return
+    from airflow.api_internal import isolation
     from airflow.teams import process_team
+
+    if job_type == "LocalTaskJob" and not isolation.enabled():
+        return  # only a team's internal API asks whose a task's job is: no write per task without it
 
     if (team := process_team.serving_team()) is not None:
         record_job_team(job.id, team, session)
