@@ -79,7 +79,8 @@ def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch
         audited = [(row.dag_id, json.loads(row.extra)) for row in session.query(Log).filter(Log.event == "teams.trigger_denied")]
         assert audited == [("team_b:consume", {
             "team": "team_a", "target_team": "team_b", "object": f"dataset event {event_id} on s3://refused-triggers",
-            "reason": "team_a is another team and the DAG sets no allow_triggering_by_teams"})]
+            "reason": "team_a is another team and the DAG sets no allow_triggering_by_teams",
+            "dataset_event_id": event_id, "dataset_uri": "s3://refused-triggers", "stage": "queue"})]
         assert session.get(DagModel, "team_b:open").allow_triggering_by_teams == ["team_*"]
         session.rollback()
         session.query(DagModel).filter(DagModel.dag_id.in_(consumers)).delete(synchronize_session=False)

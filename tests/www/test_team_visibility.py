@@ -199,9 +199,10 @@ def test_a_team_reads_in_its_audit_log_why_another_teams_event_did_not_trigger_i
     listed = refusals("alice")  # what the DAG's Audit Log tab shows her
     assert listed.status_code == 200, listed.text
     (row,) = [event for event in listed.json()["event_logs"] if f'"dataset event {event_id} ' in event["extra"]]
+    reason = "team_b is another team and the DAG sets no allow_triggering_by_teams"
     assert json.loads(row["extra"]) == {
         "team": "team_b", "target_team": "team_a", "object": f"dataset event {event_id} on s3://shared/b_out",
-        "reason": "team_b is another team and the DAG sets no allow_triggering_by_teams"}
+        "reason": reason, "dataset_event_id": event_id, "dataset_uri": "s3://shared/b_out", "stage": "queue"}
     assert deployment.scalar("SELECT count(*) FROM dag_run WHERE dag_id = 'team_a:reads'") == 0
     for user in ("bob", "gina"):  # team_b's users do not read team_a's audit log
         assert refusals(user).status_code == 403, user
@@ -210,6 +211,29 @@ def test_a_team_reads_in_its_audit_log_why_another_teams_event_did_not_trigger_i
     assert page.status_code == 200 and f"dataset event {event_id} on s3://shared/b_out" in page.text
     assert "team_b:" not in page.text
     assert 'href="/log/list/' in alice.get(f"{deployment.url}/home").text  # Browse > Audit Logs is in her navbar
+
+    # the Datasets page lists the refused event, for the consuming team only
+    (refused,) = datasets_page_refusals(alice, deployment, event_id)
+    assert refused == [str(event_id), "s3://shared/b_out", "team_b", "team_a:reads", reason]
+    for user in ("bob", "gina", "carol"):  # carol (team:*) picks team_b: team_a's refusals leave her page
+        session = deployment.login(user, user)
+        if user == "carol":
+            assert datasets_page_refusals(session, deployment, event_id)  # all her teams: she reads them
+            session.get(f"{deployment.url}/teams/select", params={"team": "team_b"})
+        page = session.get(f"{deployment.url}/datasets")
+        assert page.status_code == 200 and "team_a:reads" not in page.text, user
+        assert datasets_page_refusals(session, deployment, event_id) == [], user
+
+
+def datasets_page_refusals(session: requests.Session, deployment, event_id: int) -> list[list[str]]:
+    """The cells (but the time) of the Datasets page's refusal rows for one event."""
+    import re
+
+    page = session.get(f"{deployment.url}/datasets")
+    assert page.status_code == 200, page.text
+    rows = re.findall(rf'<tr data-event-id="{event_id}">(.*?)</tr>', page.text, re.S)
+    return [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)][1:]
+            for row in rows]
 
 
 def test_another_teams_datasets_tags_and_dependencies_stay_hidden(deployment):

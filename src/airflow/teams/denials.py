@@ -51,6 +51,7 @@ def record(
     session: Session | None = None,
     audit: bool = True,
     level: int = logging.WARNING,
+    refs: dict[str, Any] | None = None,
 ) -> None:
     """
     Log, count and (``audit``) write the audit row of one refusal.
@@ -68,7 +69,7 @@ def record(
         return
     from airflow.models.log import Log
 
-    details = {"team": team, "target_team": target_team, "object": obj, "reason": reason}
+    details = {"team": team, "target_team": target_team, "object": obj, "reason": reason, **(refs or {})}
     row = Log(event=metric, dag_id=dag_id, extra=json.dumps(details))
     if session is not None:
         session.add(row)
@@ -86,3 +87,39 @@ def record(
             own_session.add(row)
     except Exception as err:  # the refusal stands and is logged and counted; only its row is lost
         log.warning("Could not write the audit log row of this refusal: %s", err)
+
+
+def refused_dataset_events(limit: int = 20) -> list[dict[str, Any]]:
+    """
+    Return the latest dataset events that DAGs the UI's user may read refused, newest first.
+
+    One entry per event and consumer (the latest of its refusals): the Datasets page lists them, so a
+    team sees there that an event from another team did not trigger its DAG, and why.
+    """
+    from sqlalchemy import select
+
+    from airflow.models.log import Log
+    from airflow.utils.session import create_session
+    from airflow.www.extensions.init_auth_manager import get_auth_manager
+
+    readable = get_auth_manager().get_permitted_dag_ids(methods=["GET"])
+    if not readable:
+        return []
+    query = (
+        select(Log.dttm, Log.dag_id, Log.extra)
+        .where(Log.event == "teams.trigger_denied", Log.dag_id.in_(readable))
+        .order_by(Log.dttm.desc())
+        .limit(limit * 4)  # an event is refused again at each run creation: room for the repeats
+    )
+    refused: dict[tuple[int, str], dict[str, Any]] = {}
+    with create_session() as session:
+        for when, dag_id, extra in session.execute(query):
+            try:
+                details = json.loads(extra or "{}")
+            except ValueError:
+                continue
+            if isinstance(details, dict) and "dataset_event_id" in details:
+                refused.setdefault(
+                    (details["dataset_event_id"], dag_id), {"when": when, "dag_id": dag_id, **details}
+                )
+    return list(refused.values())[:limit]

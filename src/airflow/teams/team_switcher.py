@@ -103,7 +103,7 @@ def switcher_teams() -> list[str]:
 
 
 def init_team_switcher(app: Flask) -> None:
-    """Add the navbar's team switcher (``/teams/select``) and its template globals, in multi-team mode."""
+    """Add the navbar's team switcher (``/teams/select``) and the teams' template globals."""
     if not multi_team_enabled():
         return
     from flask import Blueprint, abort, redirect, request, session, url_for
@@ -125,3 +125,6 @@ def init_team_switcher(app: Flask) -> None:
     app.register_blueprint(blueprint)
     app.jinja_env.globals["teams_switcher"] = lambda: {"teams": switcher_teams(), "selected": selected_team()}
     app.jinja_env.globals["teams_team_of"] = ids.team_of
+    from airflow.teams import denials
+
+    app.jinja_env.globals["teams_refused_dataset_events"] = denials.refused_dataset_events

@@ -108,6 +108,7 @@ def _deny(event: DatasetEvent, consumer: str, reason: str, stage: str, session: 
         reason=reason,
         tags={"consumer": consumer, "kind": "dataset", "stage": stage},
         session=session,
+        refs={"dataset_event_id": event.id, "dataset_uri": event.uri, "stage": stage},
     )
 
 

@@ -896,7 +896,8 @@ Press Ctrl-C to stop.
             steps += [
                 f"As {first}_user, trigger {first}:produce_orders (it updates s3://shared/orders). As {second}_user:\n"
                 f"   {second}:consume_orders runs (it allows {first}); {second}:consume_orders_private does not\n"
-                f"   (it allows no other team): the refusal is logged in {where}{counted}.",
+                f"   (it allows no other team): the refusal is logged in {where}{counted};\n"
+                f"   {second}_user reads it on the Datasets page and on the DAG's Audit Log tab.",
                 f"As {DATA_ENGINEER}, narrow the UI to one team with the navbar's team switcher. And\n"
                 f"   curl -u {first}_user:{first}_user http://localhost:{self.args.webserver_port}/api/v1/dags "
                 f"lists only {first}'s DAGs.",
