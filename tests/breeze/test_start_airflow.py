@@ -362,7 +362,7 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
         for team in ("team_a", "team_b")
     }
     state = json.loads((airflow.home / STATE_FILE).read_text())
-    assert set(state["groups"]) == {"internal-api-team_a", "internal-api-team_b", "scheduler", "webserver",
+    assert set(state["groups"]) == {"internal-api", "scheduler", "webserver",  # internal-api --teams
                                     "dag-processor-team_a", "dag-processor-team_b", "triggerer-team_a",
                                     "triggerer-team_b"}
     # The team components hold no database credentials (PostgreSQL's password is not in their environment)

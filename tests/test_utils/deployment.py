@@ -113,19 +113,26 @@ class Deployment:
         if self.isolate_after_migrate:
             self.isolate()
 
-    def isolate(self) -> None:
+    def isolate(self, shared: bool = False) -> None:
         """Database access isolation: start the internal API (after :meth:`migrate`), in multi-team mode one
-        ``internal-api --team T`` per team with the team's own URL and key; from now on the components that
-        run DAG code (dag-processor, triggerer, celery worker) start without the database URL."""
+        ``internal-api --team T`` per team with the team's own URL and key (``shared``: one ``internal-api
+        --teams`` forking them, each logging to its own file as well); from now on the components that run
+        DAG code (dag-processor, triggerer, celery worker) start without the database URL."""
         self.env.update(AIRFLOW__CORE__DATABASE_ACCESS_ISOLATION="True")
+        ports = {}
         for team in self.teams or [None]:
-            port = free_port()
+            ports[team] = port = free_port()
             prefix = f"AIRFLOW__{team.upper()}___CORE__" if team else "AIRFLOW__CORE__"
             self.env.update({f"{prefix}INTERNAL_API_URL": f"http://127.0.0.1:{port}",
                              f"{prefix}INTERNAL_API_SECRET_KEY": secrets.token_hex(32)})
-            self.start(self.internal_api(team), "internal-api", "--port", str(port), "--hostname", "127.0.0.1",
-                       "--workers", "1" if team else "2", *(["--team", team] if team else []))
-            self.wait_for(lambda: services.http_ok(f"http://127.0.0.1:{port}/internal_api/v1/health"),
+            if not shared:
+                self.start(self.internal_api(team), "internal-api", "--port", str(port), "--hostname", "127.0.0.1",
+                           "--workers", "1" if team else "2", *(["--team", team] if team else []))
+        if shared:
+            self.start(self.internal_api(), "internal-api", "--teams", ",".join(self.teams), "--teams-log-dir",
+                       str(self.logs), "--hostname", "127.0.0.1", "--workers", "1")
+        for team, port in ports.items():
+            self.wait_for(lambda port=port: services.http_ok(f"http://127.0.0.1:{port}/internal_api/v1/health"),
                           f"the internal API {self.internal_api(team)}")
         self.isolated = True
 

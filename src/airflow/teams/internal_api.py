@@ -128,7 +128,10 @@ def prepare_command(args) -> None:
     from airflow.api_internal.internal_api_call import InternalApiConfig
 
     if args.subcommand == "internal-api":
-        check_server(process_team.serve_team_of_flag(args, "internal-api"))
+        from airflow.teams import internal_api_server
+
+        if not internal_api_server.teams_of(args):  # --teams: each team's server is checked
+            check_server(process_team.serve_team_of_flag(args, "internal-api"))
         return
     if not (per_team() and InternalApiConfig.get_use_internal_api()):
         return
@@ -207,6 +210,15 @@ def check_server(team: str | None) -> None:
         raise SystemExit(str(err))
 
 
+_gunicorn_in_process = False
+
+
+def run_gunicorn_in_process() -> None:
+    """Make ``exec_gunicorn`` run gunicorn in this process: a team's server forked by ``internal-api --teams``."""
+    global _gunicorn_in_process
+    _gunicorn_in_process = True
+
+
 def exec_gunicorn(gunicorn_command: list[str]) -> None:
     """
     Make the ``internal-api --team`` process gunicorn itself, instead of upstream's monitor beside it.
@@ -218,7 +230,8 @@ def exec_gunicorn(gunicorn_command: list[str]) -> None:
     has a line per refused or failed call only (``[core] internal_api_access_log``); its sync workers
     are gthread workers (``[core] internal_api_threads``), so one worker serves the whole team, and one
     worker loads the app itself (no ``--preload``: a master holding the app would share it with no
-    other worker). Returns outside multi-team mode.
+    other worker). A team's server forked by ``internal-api --teams`` runs gunicorn in its own process
+    instead (``run_gunicorn_in_process``). Returns outside multi-team mode.
     """
     from airflow.configuration import conf
     from airflow.teams import internal_api_gunicorn
@@ -241,6 +254,12 @@ def exec_gunicorn(gunicorn_command: list[str]) -> None:
     log.info("Team %s: the internal API runs as gunicorn (pid %s)", process_team.serving_team(), os.getpid())
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
+    if _gunicorn_in_process:  # keeps the pages it shares with the other teams' servers (internal_api_server)
+        from gunicorn.app.wsgiapp import run
+
+        sys.argv = ["gunicorn", *command[command.index("gunicorn") + 1 :]]
+        run()
+        raise SystemExit(0)  # gunicorn exits by itself; upstream's monitor must never follow it
     os.execv(command[0], command)
 
 

@@ -705,15 +705,19 @@ class Launcher:
 
         A team's components get only their own team's ``AIRFLOW__<TEAM>___...`` variables. With
         ``--db-isolation`` the dag-processors and triggerers get no database URL and call their internal
-        API: one per team (``internal-api --team``) with ``--teams``."""
+        API: with ``--teams`` one ``internal-api --teams``, which forks each team's own server."""
         isolated = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"} if self.args.db_isolation else {}
         commands: dict[str, tuple[list[str], dict[str, str]]] = {}
-        for team, port in self.internal_api_ports.items():
-            commands[internal_api_name(team)] = (
-                ["internal-api", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "1",
-                 *(["--team", team] if team else [])],
+        if self.teams and self.args.db_isolation:  # one parent forks each team's server (its URL's port)
+            commands[internal_api_name(None)] = (
+                ["internal-api", "--teams", ",".join(self.teams), "--teams-log-dir", str(self.logs),
+                 "--hostname", "127.0.0.1", "--workers", "1"],
                 {},
             )
+        for team, port in self.internal_api_ports.items():
+            if team is None:
+                commands[internal_api_name(team)] = (
+                    ["internal-api", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "1"], {})
         commands["scheduler"] = (["scheduler"], {})
         if not self.teams:
             commands["dag-processor"] = (["dag-processor"], isolated)
