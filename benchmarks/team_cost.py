@@ -8,8 +8,9 @@ For every N of ``--teams-list`` (default 1,3,10), in one run and one deployment 
                  scheduler with one LocalExecutor per team (`<team>_local`), one webserver (2 gunicorn
                  workers), and per team an `airflow dag-processor --team T` and an `airflow triggerer
                  --team T`; the launcher also receives the components' StatsD metrics.
-  fork-isolated  the same with `--db-isolation`: in addition one `airflow internal-api --team T`
-                 (2 gunicorn workers) per team; the team dag-processors and triggerers run with `none://`.
+  fork-isolated  the same with `--db-isolation`: in addition one `airflow internal-api --teams ...`,
+                 which forks each team's own gunicorn (master and one worker); the team dag-processors
+                 and triggerers run with `none://`.
   vanilla        N single-team deployments of vanilla Apache Airflow 2.11.2 (.build/vanilla-venv, the
                  environment of benchmarks/import_time.py), as an organisation runs one per team: each
                  with its own embedded PostgreSQL (started like the launcher's: `teams_breeze.services.

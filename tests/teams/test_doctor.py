@@ -79,6 +79,12 @@ def _sql(statement: str, **params) -> None:
     ("executor_class_gone", "executors_import", "team_b",
      "team 'team_b', executor 'b': class 'my_company.executors.Gone' cannot be imported (ModuleNotFoundError"),
     ("fork_tables_behind", "fork_tables", None, "The multi-team fork's tables are not migrated"),
+    ("reference_to_a_renamed_dag", "dag_references", "team_a",
+     "Task 'trigger' of team_a:mark triggers 'team_a:renamed', which is no active DAG (renamed, moved to a team, "
+     "or deleted): fix the id in the DAG file."),
+    ("executor_failing", "executor_failures", "team_b",
+     "Executor 'b' of team 'team_b' failed in heartbeat (2 time(s) in the last 10 minutes, not working since: "
+     "ConnectionError: broker down); its tasks wait queued."),
 ])
 def test_each_check_says_what_breaks_it_in_one_line(live_teams, multi_team, monkeypatch, tmp_path, breakage, check,
                                                      team, message):
@@ -107,10 +113,18 @@ def test_each_check_says_what_breaks_it_in_one_line(live_teams, multi_team, monk
         multi_team({**TEAMS, "team_b": [{"name": "b", "class": "my_company.executors.Gone"}]})
     elif breakage == "fork_tables_behind":
         tables.downgrade()
+    elif breakage == "reference_to_a_renamed_dag":
+        _write_dag_that_triggers("team_a:mark", "team_a:renamed")
+    elif breakage == "executor_failing":
+        executor = FakeExecutor("team_b", "b")
+        _fail(executor, "heartbeat")
+        _fail(executor, "heartbeat", after_a_minute=True)
     try:
         problems = diagnose()
     finally:
-        _sql("DELETE FROM dag WHERE dag_id IN ('team_z:etl', 'legacy_etl')")
+        _sql("DELETE FROM serialized_dag WHERE dag_id = 'team_a:mark'")
+        _sql("DELETE FROM log WHERE event LIKE 'teams.executor_%'")
+        _sql("DELETE FROM dag WHERE dag_id IN ('team_z:etl', 'legacy_etl', 'team_a:mark')")
         _sql("DELETE FROM slot_pool WHERE pool = 'team_z:big'")
         if breakage == "fork_tables_behind":
             from airflow.utils.session import create_session
@@ -121,3 +135,68 @@ def test_each_check_says_what_breaks_it_in_one_line(live_teams, multi_team, monk
     assert [(c, t) for c, t, _ in problems] == [(check, team)], problems
     assert message in problems[0][2]
     assert "\n" not in problems[0][2]
+
+
+class FakeExecutor:
+    """What the scheduler's routing knows of a team executor: its team and name."""
+
+    def __init__(self, team: str, alias: str):
+        from airflow.executors.executor_loader import ExecutorName
+
+        self.team_name = team
+        self.name = ExecutorName(alias=alias, module_path="my_company.Executor")
+
+
+def _fail(executor, stage: str, after_a_minute: bool = False) -> None:
+    """A failure of ``executor`` in ``stage`` as the scheduler's routing records it (a row a minute at most)."""
+    from airflow.teams import routing
+
+    if after_a_minute:
+        routing.health(executor).last_traceback.clear()
+    try:
+        raise ConnectionError("broker down\nmore lines")
+    except ConnectionError:
+        routing.log_failure_or_raise(executor, stage)
+
+
+def _write_dag_that_triggers(dag_id: str, target: str) -> None:
+    import pendulum
+
+    from airflow.models.dag import DAG, DagModel
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.operators.trigger_dagrun import TriggerDagRunOperator
+    from airflow.utils.session import create_session
+
+    with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:
+        TriggerDagRunOperator(task_id="trigger", trigger_dag_id=target)
+    with create_session() as session:
+        session.add(DagModel(dag_id=dag_id, is_active=True, is_paused=False))
+        session.flush()
+        SerializedDagModel.write_dag(dag, session=session)
+
+
+@pytest.mark.db_test
+def test_an_executor_that_works_again_is_no_longer_reported(live_teams):
+    from airflow.teams import routing
+
+    executor = FakeExecutor("team_a", "a")
+    try:
+        _fail(executor, "heartbeat")
+        assert [(c, t) for c, t, _ in diagnose()] == [("executor_failures", "team_a")]
+        routing._recovered(executor, "heartbeat")
+        assert diagnose() == []
+    finally:
+        _sql("DELETE FROM log WHERE event LIKE 'teams.executor_%'")
+
+
+@pytest.mark.db_test
+def test_references_to_active_dags_and_templated_ids_are_not_reported(live_teams):
+    try:
+        _write_dag_that_triggers("team_a:mark", "team_a:mark")  # itself: an active DAG
+        _write_dag_that_triggers("team_a:templated", "{{ params.target }}")
+        _write_dag_that_triggers("team_a:old", "team_a:gone")  # an inactive DAG's references do not matter
+        _sql("UPDATE dag SET is_active = false WHERE dag_id = 'team_a:old'")
+        assert diagnose() == []
+    finally:
+        _sql("DELETE FROM serialized_dag WHERE dag_id IN ('team_a:mark', 'team_a:templated', 'team_a:old')")
+        _sql("DELETE FROM dag WHERE dag_id IN ('team_a:mark', 'team_a:templated', 'team_a:old')")

@@ -59,7 +59,8 @@ def record(
     ``team`` is the team refused, ``target_team`` the team whose DAG, pool or data it reached for.
     With ``session`` the row is written in that transaction (the caller commits it with its work);
     without, in a transaction of its own, as the caller is about to fail. A process without database
-    access (its team's internal API records what it refuses) writes no row.
+    access (its team's internal API records what it refuses) writes no row. ``refs`` adds the ids of
+    the object (a dataset event's id and URI), for the pages that show it.
     """
     from airflow.stats import Stats
 
@@ -67,10 +68,20 @@ def record(
     Stats.incr(metric, tags={**tags, "refused_team": str(team), "target_team": str(target_team)})
     if not audit:
         return
+    details = {"team": team, "target_team": target_team, "object": obj, "reason": reason, **(refs or {})}
+    write_audit_row(metric, dag_id, details, session)
+
+
+def write_audit_row(event: str, dag_id: str | None, details: dict[str, Any], session: Session | None) -> None:
+    """
+    Write an audit log row (``extra``: ``details`` as JSON).
+
+    With ``session``, in that transaction; without, in a transaction of its own, as the caller is about
+    to fail. A process without database access writes no row.
+    """
     from airflow.models.log import Log
 
-    details = {"team": team, "target_team": target_team, "object": obj, "reason": reason, **(refs or {})}
-    row = Log(event=metric, dag_id=dag_id, extra=json.dumps(details))
+    row = Log(event=event, dag_id=dag_id, extra=json.dumps(details))
     if session is not None:
         session.add(row)
         return
@@ -85,8 +96,8 @@ def record(
         # Not the thread's scoped session: committing that would commit the refused caller's work.
         with OwnSession(settings.engine) as own_session, own_session.begin():
             own_session.add(row)
-    except Exception as err:  # the refusal stands and is logged and counted; only its row is lost
-        log.warning("Could not write the audit log row of this refusal: %s", err)
+    except Exception as err:  # what the row records stands and is logged and counted; only the row is lost
+        log.warning("Could not write the audit log row %s: %s", event, err)
 
 
 def refused_dataset_events(limit: int = 20) -> list[dict[str, Any]]:

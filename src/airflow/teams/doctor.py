@@ -185,6 +185,76 @@ def team_pools(session: Session) -> Iterator[Problem]:
             )
 
 
+# How far back ``executor_failures`` looks: the scheduler writes a failure's row at most once a minute.
+RECENT_FAILURES_SECONDS = 600
+
+
+def executor_failures(session: Session) -> Iterator[Problem]:
+    """Team executors that failed in the last minutes and have not worked again since (the scheduler's rows)."""
+    import json
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from airflow.models.log import Log
+    from airflow.teams import routing
+    from airflow.utils import timezone
+
+    since = timezone.utcnow() - timedelta(seconds=RECENT_FAILURES_SECONDS)
+    rows = session.execute(
+        select(Log.event, Log.extra)
+        .where(Log.event.in_((routing.EXECUTOR_FAILED, routing.EXECUTOR_RECOVERED)), Log.dttm >= since)
+        .order_by(Log.dttm, Log.id)
+    )
+    failing: dict[tuple[str, str, str], tuple[int, str]] = {}  # (team, executor, stage): (count, error)
+    for event, extra in rows:
+        try:
+            details = json.loads(extra)
+            where = (details["team"], details["executor"], details["stage"])
+        except (TypeError, ValueError, KeyError):
+            continue
+        if event == routing.EXECUTOR_RECOVERED:
+            failing.pop(where, None)
+        else:
+            failing[where] = (failing.get(where, (0, ""))[0] + 1, str(details.get("error", "")))
+    for (team, executor, stage), (count, error) in sorted(failing.items()):
+        yield Problem(
+            "executor_failures",
+            team,
+            f"Executor {executor!r} of team {team!r} failed in {stage} ({count} time(s) in the last "
+            f"{RECENT_FAILURES_SECONDS // 60} minutes, not working since: {error}); its tasks wait queued. "
+            "See the scheduler's log for the traceback, and fix what the executor reaches (broker, cluster).",
+        )
+
+
+# A task's reference to another DAG, as the serialized DAG's dependencies hold it: the kind of
+# dependency, the side that names the other DAG, and what the referring task does with it.
+_REFERENCES = {"trigger": ("target", "triggers"), "sensor": ("source", "waits for")}
+
+
+def dag_references(session: Session) -> Iterator[Problem]:
+    """Tasks whose trigger_dag_id or external_dag_id names no active DAG (renamed, moved, or of no team)."""
+    from sqlalchemy import select
+
+    from airflow.models.dag import DagModel
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    active = set(session.scalars(select(DagModel.dag_id).where(DagModel.is_active)))
+    for dag_id, dependencies in sorted(SerializedDagModel.get_dag_dependencies(session=session).items()):
+        if dag_id not in active:
+            continue
+        for dependency in dependencies:
+            side, does = _REFERENCES.get(dependency.dependency_type, (None, None))
+            other = getattr(dependency, side) if side else None
+            if other and other not in active and "{{" not in other:
+                yield Problem(
+                    "dag_references",
+                    ids.team_of(dag_id),
+                    f"Task {dependency.dependency_id!r} of {dag_id} {does} {other!r}, which is no active DAG "
+                    "(renamed, moved to a team, or deleted): fix the id in the DAG file.",
+                )
+
+
 def internal_apis(session: Session | None = None) -> Iterator[Problem]:
     """With isolation: each team's internal API answers, is that team's, and takes its key (and previous key)."""
     from airflow.api_internal import isolation
@@ -286,6 +356,8 @@ CHECKS: tuple[Callable[..., Iterator[Problem]], ...] = (
     live_components,
     dag_teams,
     team_pools,
+    dag_references,
+    executor_failures,
     internal_apis,
 )
 

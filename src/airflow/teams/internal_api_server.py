@@ -109,6 +109,7 @@ def _build_the_app_of_every_team() -> None:
     """
     import sqlalchemy.orm
 
+    from airflow import settings
     from airflow.cli.commands import internal_api_command
 
     # Python's advice for fork without exec (gc.freeze): no collection leaving holes in the parent's
@@ -120,6 +121,8 @@ def _build_the_app_of_every_team() -> None:
 
     internal_api_command.cached_app()
     sqlalchemy.orm.configure_mappers()
+    if settings.engine is not None:
+        settings.engine.dispose()  # the parent's own connection (the CLI's audit row): it makes no more calls
     gc.freeze()
 
 

@@ -35,6 +35,7 @@ team keep upstream's pace.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -192,6 +193,7 @@ def log_failure_or_raise(executor: BaseExecutor, stage: str) -> None:
         log.exception(
             "Executor %s of team %s failed in %s; the other teams' executors carry on.", name, team, stage
         )
+        _audit(EXECUTOR_FAILED, executor, stage, error=_one_line(sys.exc_info()[1]))
 
 
 def _recovered(executor: BaseExecutor, stage: str) -> None:
@@ -199,6 +201,25 @@ def _recovered(executor: BaseExecutor, stage: str) -> None:
     if state is not None and stage in state.failing:
         state.failing.discard(stage)
         log.info("Executor %s of team %s works again (%s).", _name(executor), executor.team_name, stage)
+        _audit(EXECUTOR_RECOVERED, executor, stage)
+
+
+# The audit log rows of a team executor's failures (at most one a minute per stage) and recoveries:
+# ``airflow teams doctor`` reads them from another process.
+EXECUTOR_FAILED = "teams.executor_failure"
+EXECUTOR_RECOVERED = "teams.executor_recovered"
+
+
+def _audit(event: str, executor: BaseExecutor, stage: str, **details: str) -> None:
+    from airflow.teams import denials
+
+    details = {"team": executor.team_name, "executor": _name(executor), "stage": stage, **details}
+    denials.write_audit_row(event, None, details, None)
+
+
+def _one_line(error: BaseException | None) -> str:
+    text = f"{type(error).__name__}: {error}" if error is not None else ""
+    return text.splitlines()[0][:300] if text else ""
 
 
 def _started(executor: BaseExecutor) -> bool:
