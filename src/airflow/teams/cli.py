@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from typing import TYPE_CHECKING
@@ -250,6 +251,35 @@ def teams_doctor(args: Namespace) -> None:
         print(f"{len(problems) or 'No'} problem(s) found by {len(doctor.CHECKS)} checks.", file=sys.stderr)
     if problems:
         raise SystemExit(1)
+
+
+def teams_migrate(args: Namespace) -> None:
+    """Move existing DAGs and their history into teams (or back): a dry run unless ``--apply``."""
+    import json
+
+    from airflow.teams import migrate
+
+    if not multi_team_enabled():
+        raise SystemExit("[core] multi_team is False: configure the teams first, then move DAGs into them.")
+    if bool(args.plan) == bool(args.by_folder):
+        raise SystemExit("airflow teams migrate takes --plan FILE or --by-folder (one of them).")
+    try:
+        plan = migrate.read_plan(args.plan) if args.plan else None
+        migration = migrate.migrate(plan, apply_it=args.apply, reverse=args.reverse)
+    except migrate.MigrationError as err:
+        raise SystemExit(str(err))
+    if args.output == "json":
+        print(json.dumps(dataclasses.asdict(migration) | {"applied": bool(args.apply)}, indent=2))
+        return
+    for old, new in sorted(migration.renames.items()):
+        print(f"{old} -> {new}")
+    for column, rows in sorted(migration.rows.items()):
+        print(f"  {column}: {rows} row(s)")
+    print(f"  DAG permissions (ab_view_menu): {migration.permissions}")
+    for reference in migration.references:
+        print(reference)
+    done = "renamed in one transaction" if args.apply else "would be renamed (dry run: add --apply)"
+    print(f"{len(migration.renames)} DAG(s) {done}.", file=sys.stderr)
 
 
 # Connections/Variables commands that only read through the secrets backends keep working.
