@@ -206,11 +206,11 @@ def _serve_team(args, team: str) -> None:
         settings.engine.dispose(close=False)  # the parent's connections stay the parent's
     if args.teams_log_dir:
         _log_to(os.path.join(args.teams_log_dir, f"internal-api-{team}.log"))
-    process_team.serve(team)
-    internal_api.run_gunicorn_in_process()
     team_args = copy.copy(args)
     team_args.team, team_args.teams, team_args.port = team, None, port_of(team)
     team_args.pid = None  # the team's own pid file (internal-api-<team>.pid)
+    process_team.serve_team_of_flag(team_args, "internal-api")  # as `internal-api --team <team>` does
+    internal_api.run_gunicorn_in_process()
     from airflow.cli.commands.internal_api_command import internal_api as internal_api_command
 
     # without its CLI decorators: the parent logged the command and loaded the providers' configuration
