@@ -1,7 +1,7 @@
 """``airflow teams migrate`` on a database with history made by vanilla Airflow 2.11.2: the dry run says what
 would change, --apply moves ``etl`` into team_a (``team_a:etl``) with its runs, task instances, XComs,
-serialized DAG and permissions, --reverse restores the exact rows, the REST API shows the old run under the
-new id and the team's dag-processor takes the DAG over after its last run (patch teams-migrate)."""
+serialized DAG and permissions, --reverse restores the exact rows, the REST API and the UI's grid show the
+old run under the new id and the team's dag-processor takes the DAG over after its last run (patch teams-migrate)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,10 @@ def test_a_vanilla_made_history_moves_into_a_team_and_back_exactly(vanilla_made,
     runs = requests.get(f"{deployment.url}/api/v1/dags/team_a:etl/dagRuns", auth=("admin", "admin"), timeout=30)
     assert runs.status_code == 200, runs.text
     assert [run["state"] for run in runs.json()["dag_runs"]] == ["success"]
+    grid = deployment.login("admin", "admin").get(f"{deployment.url}/object/grid_data",
+                                                   params={"dag_id": "team_a:etl"})  # the UI's grid view
+    assert grid.status_code == 200, grid.text
+    assert [run["run_id"] for run in grid.json()["dag_runs"]] == [runs.json()["dag_runs"][0]["dag_run_id"]]
 
     # team_a's dag-processor takes etl over under its new id: etl catches up from 2024-01-01 and vanilla
     # backfilled that day, so its next run is 2024-01-02, not its start date again
@@ -169,6 +173,12 @@ def test_an_unknown_dag_a_taken_id_and_a_live_scheduler_are_refused(vanilla_made
     assert refused({"team_a": ["watcher"]}) == ("These DAG ids exist already: team_a:watcher; delete them or leave "
                                                 "them out.")
     deployment.rows("DELETE FROM dag WHERE dag_id = 'team_a:watcher' RETURNING dag_id")
+    long = "x" * 245  # a valid id that team_a's prefix would make longer than the 250 characters of a DAG id
+    deployment.rows("INSERT INTO dag (dag_id, is_paused, is_subdag, is_active, has_task_concurrency_limits, "
+                    "max_active_tasks, max_consecutive_failed_dag_runs) VALUES "
+                    f"('{long}', false, false, true, false, 16, 0) RETURNING dag_id")
+    assert refused({"team_a": [long]}).startswith(f"DAG '{long}' cannot move into team 'team_a': ")
+    deployment.rows(f"DELETE FROM dag WHERE dag_id = '{long}' RETURNING dag_id")
     assert snapshot(deployment) == before
     deployment.start("scheduler", "scheduler")
     deployment.wait_for(lambda: deployment.scalar(

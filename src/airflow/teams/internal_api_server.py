@@ -19,12 +19,12 @@
 The internal APIs of several teams of one host from one parent: ``airflow internal-api --teams a,b``.
 
 A team's internal API (``internal-api --team T``) is a gunicorn whose one worker imports Airflow and
-builds the app: about 130 MB per team, nearly all of it the same modules in every team's worker. This
-command imports them once, in a parent that serves no team and answers no request, and forks each
-team's ``internal-api --team T`` from it, which runs its gunicorn in its own process (no ``exec``), so
-the imported pages stay shared. Each team keeps its own server: the port of its ``internal_api_url``,
-its key and policies, its pid file, its log (``--teams-log-dir``). The parent restarts a team's server
-that exits, alone; the other teams' servers do not notice.
+builds the app: about 130 MB per team, nearly all of it the same in every team's worker. This command
+builds the app once, in a parent that serves no team and answers no request, and forks each team's
+``internal-api --team T`` from it, which runs its gunicorn in its own process (no ``exec``), so the
+pages of the imports and the app stay shared until written. Each team keeps its own server: the port
+of its ``internal_api_url``, its key and policies, its pid file, its log (``--teams-log-dir``). The
+parent restarts a team's server that exits, alone; the other teams' servers do not notice.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import sys
 import time
 from urllib.parse import urlparse
 
-from airflow.teams import config, internal_api, multi_team_enabled, process_team
+from airflow.teams import config, forked_child, internal_api, multi_team_enabled, process_team
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _build_the_app_of_every_team() -> None:
     internal_api_command.cached_app()
     sqlalchemy.orm.configure_mappers()
     if settings.engine is not None:
-        settings.engine.dispose()  # the parent's own connection (the CLI's audit row): it makes no more calls
+        settings.engine.dispose()  # the CLI's audit row's connection: no team's server inherits it
     gc.freeze()
 
 
@@ -179,31 +179,16 @@ class _Parent:
         if pid:
             self.children[pid] = (team, time.monotonic())
             return
-        code = 1
-        try:
-            _serve_team(self.args, team)
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-            if not isinstance(exit_.code, int) and exit_.code is not None:
-                print(exit_.code, file=sys.stderr)
-        except BaseException:
-            log.exception("The internal API of team %s failed", team)
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            os._exit(code)
+        forked_child.run_and_exit(
+            lambda: _serve_team(self.args, team), f"The internal API of team {team} failed"
+        )
 
 
 def _serve_team(args, team: str) -> None:
     """In a forked child: become ``internal-api --team <team>`` on the team's port, gunicorn in-process."""
-    from airflow import settings
-
     gc.enable()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, signal.SIG_DFL)
-    if settings.engine is not None:
-        settings.engine.dispose(close=False)  # the parent's connections stay the parent's
     if args.teams_log_dir:
         _log_to(os.path.join(args.teams_log_dir, f"internal-api-{team}.log"))
     team_args = copy.copy(args)

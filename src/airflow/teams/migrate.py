@@ -107,7 +107,7 @@ def plan_renames(
                     f"{entry!r} of team {team!r} names no DAG to move ({_direction(reverse)})."
                 )
             for old in matched:
-                new = ids.split(old)[1] if reverse else ids.qualify(team, old)
+                new = ids.split(old)[1] if reverse else _team_id(team, old)
                 if renames.get(old, new) != new:
                     raise MigrationError(f"DAG {old!r} is named for two teams in the plan.")
                 renames[old] = new
@@ -123,6 +123,16 @@ def plan_renames(
             f"These DAG ids exist already: {', '.join(taken[:10])}; delete them or leave them out."
         )
     return renames
+
+
+def _team_id(team: str, dag_id: str) -> str:
+    """Return the id ``dag_id`` gets in ``team``, if it is a valid team DAG id (250 characters at most)."""
+    new = ids.qualify(team, dag_id)
+    try:
+        ids.validate_team_dag_id(new)
+    except Exception as err:  # TeamIdError, or upstream's AirflowException for the name's length
+        raise MigrationError(f"DAG {dag_id!r} cannot move into team {team!r}: {err}")
+    return new
 
 
 def _matching(dags: dict[str, str | None], team: str, entry: str, reverse: bool) -> list[str]:

@@ -35,6 +35,8 @@ import subprocess
 import sys
 from typing import Sequence
 
+from airflow.teams import forked_child
+
 log = logging.getLogger(__name__)
 
 # What every task process imports before its DAG file: imported once by the server.
@@ -118,8 +120,8 @@ def _run_in_child(request: dict, command_fd: int, result_fd: int) -> None:
     os.close(command_fd)  # the task cannot read the next command or write a result
     os.close(result_fd)
     command = request["argv"]
-    code = 1
-    try:
+
+    def run_command() -> None:
         from setproctitle import setproctitle
 
         from airflow.__main__ import main
@@ -130,18 +132,8 @@ def _run_in_child(request: dict, command_fd: int, result_fd: int) -> None:
         os.environ.update(request["env"])  # e.g. the task's parsing context (AIRFLOW_PARSING_CONTEXT_*)
         sys.argv = ["airflow", *command[1:]]
         main()
-        code = 0
-    except SystemExit as exit_:  # as the interpreter ends: a message goes to stderr with exit code 1
-        if exit_.code is None or isinstance(exit_.code, int):
-            code = exit_.code or 0
-        else:
-            print(exit_.code, file=sys.stderr)
-    except BaseException:
-        log.exception("Task command %s failed", command)
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        os._exit(code)
+
+    forked_child.run_and_exit(run_command, f"Task command {command} failed")
 
 
 def _warm_up() -> None:
