@@ -323,6 +323,22 @@ def test_an_idle_team_executor_whose_start_failed_retries_its_start_in_every_loo
     assert (NotStarting.starts, executor.heartbeats) == (4, 0)
 
 
+def test_a_team_executor_failing_while_the_scheduler_exits_does_not_stop_the_exit():
+    """The scheduler's SIGTERM handler raises SystemExit inside an executor's sync; the sync's cleanup then
+    fails (its manager process got the signal too). That is the scheduler leaving, not a failure to isolate."""
+    from airflow.teams import routing
+
+    class ExitingInSync(CountingExecutor):
+        def sync(self):
+            try:
+                raise SystemExit(0)  # what SchedulerJobRunner._exit_gracefully raises
+            finally:
+                raise EOFError("the result queue's manager is gone")
+
+    with pytest.raises(SystemExit):
+        routing.heartbeat(ExitingInSync(team_name="team_a"))
+
+
 def test_only_team_executors_with_task_event_logs_open_a_session(multi_team):
     """Patch teams-executor-events: the scheduler saves task event logs of the executors that have some."""
     from airflow.teams import executor_events

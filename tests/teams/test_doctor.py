@@ -28,6 +28,7 @@ def live_teams(multi_team):
         # what other tests of this worker's database may have left that these checks would report
         session.execute(text("DELETE FROM dag WHERE dag_id NOT LIKE 'team\\_a:%' ESCAPE '\\' "
                              "AND dag_id NOT LIKE 'team\\_b:%' ESCAPE '\\'"))
+        session.execute(text("DELETE FROM log WHERE event LIKE 'teams.executor\\_%' ESCAPE '\\'"))
         session.execute(text("DELETE FROM slot_pool WHERE pool LIKE '%:%' AND pool NOT LIKE 'team\\_a:%' "
                              "ESCAPE '\\' AND pool NOT LIKE 'team\\_b:%' ESCAPE '\\'"))
         for team in TEAMS:

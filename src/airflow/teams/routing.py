@@ -184,6 +184,8 @@ def log_failure_or_raise(executor: BaseExecutor, stage: str) -> None:
     team = getattr(executor, "team_name", None)
     if not team:
         raise
+    if (exiting := _exit_behind(sys.exc_info()[1])) is not None:
+        raise exiting  # the scheduler is exiting (SIGTERM) and the executor failed on the way out
     name = _name(executor)
     Stats.incr("teams.executor_failure", tags={"team": team, "executor": name, "stage": stage})
     state, now = health(executor), time.monotonic()
@@ -194,6 +196,17 @@ def log_failure_or_raise(executor: BaseExecutor, stage: str) -> None:
             "Executor %s of team %s failed in %s; the other teams' executors carry on.", name, team, stage
         )
         _audit(EXECUTOR_FAILED, executor, stage, error=_one_line(sys.exc_info()[1]))
+
+
+def _exit_behind(error: BaseException | None) -> BaseException | None:
+    """Return the SystemExit or KeyboardInterrupt during whose handling ``error`` was raised, if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (SystemExit, KeyboardInterrupt)):
+            return error
+        seen.add(id(error))
+        error = error.__context__
+    return None
 
 
 def _recovered(executor: BaseExecutor, stage: str) -> None:
