@@ -51,7 +51,8 @@ def test_a_team_executor_starts_no_process_until_a_task_waits_and_at_most_parall
     executor = LocalExecutor(parallelism=2, team_name="team_a")
     executor.start()
     assert executor.manager is None and executor.workers == []
-    assert set(multiprocessing.active_children()) == before  # no manager, no idle worker
+    # no manager, no idle worker: no new child (one another test left may have ended since)
+    assert set(multiprocessing.active_children()) <= before
 
     for task_id in ("t1", "t2", "t3"):
         executor.execute_async(key(task_id), command(task_id))

@@ -227,32 +227,22 @@ def executor_failures(session: Session) -> Iterator[Problem]:
         )
 
 
-# A task's reference to another DAG, as the serialized DAG's dependencies hold it: the kind of
-# dependency, the side that names the other DAG, and what the referring task does with it.
-_REFERENCES = {"trigger": ("target", "triggers"), "sensor": ("source", "waits for")}
-
-
 def dag_references(session: Session) -> Iterator[Problem]:
     """Tasks whose trigger_dag_id or external_dag_id names no active DAG (renamed, moved, or of no team)."""
     from sqlalchemy import select
 
     from airflow.models.dag import DagModel
-    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.teams import references
 
     active = set(session.scalars(select(DagModel.dag_id).where(DagModel.is_active)))
-    for dag_id, dependencies in sorted(SerializedDagModel.get_dag_dependencies(session=session).items()):
-        if dag_id not in active:
-            continue
-        for dependency in dependencies:
-            side, does = _REFERENCES.get(dependency.dependency_type, (None, None))
-            other = getattr(dependency, side) if side else None
-            if other and other not in active and "{{" not in other:
-                yield Problem(
-                    "dag_references",
-                    ids.team_of(dag_id),
-                    f"Task {dependency.dependency_id!r} of {dag_id} {does} {other!r}, which is no active DAG "
-                    "(renamed, moved to a team, or deleted): fix the id in the DAG file.",
-                )
+    for reference in references.of_serialized_dags(session):
+        if reference.dag_id in active and reference.other not in active and "{{" not in reference.other:
+            yield Problem(
+                "dag_references",
+                ids.team_of(reference.dag_id),
+                f"Task {reference.task_id!r} of {reference.dag_id} {reference.does} {reference.other!r}, which "
+                "is no active DAG (renamed, moved to a team, or deleted): fix the id in the DAG file.",
+            )
 
 
 def internal_apis(session: Session | None = None) -> Iterator[Problem]:

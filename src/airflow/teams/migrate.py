@@ -158,7 +158,7 @@ def _direction(reverse: bool) -> str:
 
 
 def dag_id_columns(session: Session) -> list[tuple[str, str]]:
-    """Every (table, column) of the database's schema that holds a DAG id: ``dag_id`` and ``*_dag_id``."""
+    """Every text column of the database's schema that holds a DAG id: ``dag_id`` and ``*_dag_id``."""
     from sqlalchemy import text
 
     rows = session.execute(
@@ -166,6 +166,7 @@ def dag_id_columns(session: Session) -> list[tuple[str, str]]:
             "SELECT c.table_name, c.column_name FROM information_schema.columns c "
             "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
             "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' "
+            "AND c.data_type IN ('character varying', 'text') "
             "AND (c.column_name = 'dag_id' OR c.column_name LIKE '%\\_dag\\_id' ESCAPE '\\') "
             "ORDER BY c.table_name, c.column_name"
         )
@@ -226,27 +227,16 @@ def _resource_renames(session: Session, renames: dict[str, str]) -> dict[str, st
     return {name: names[name] for name in existing}
 
 
-# A task's reference to another DAG in the serialized dependencies: the side naming the other DAG.
-_REFERENCE_SIDES = {"trigger": ("target", "triggers"), "sensor": ("source", "waits for")}
-
-
 def _references(session: Session, renames: dict[str, str]) -> list[str]:
     """Tasks of DAGs that are not renamed and name a renamed id: their files need the new id."""
-    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.teams import references
 
-    found = []
-    for dag_id, dependencies in sorted(SerializedDagModel.get_dag_dependencies(session=session).items()):
-        if dag_id in renames:
-            continue
-        for dependency in dependencies:
-            side, does = _REFERENCE_SIDES.get(dependency.dependency_type, (None, None))
-            other = getattr(dependency, side) if side else None
-            if other in renames:
-                found.append(
-                    f"Task {dependency.dependency_id!r} of {dag_id} {does} {other!r}, now {renames[other]!r}: "
-                    "change the id in its DAG file."
-                )
-    return found
+    return [
+        f"Task {reference.task_id!r} of {reference.dag_id} {reference.does} {reference.other!r}, now "
+        f"{renames[reference.other]!r}: change the id in its DAG file."
+        for reference in references.of_serialized_dags(session)
+        if reference.dag_id not in renames and reference.other in renames
+    ]
 
 
 # ---- applying it ------------------------------------------------------------------------------------

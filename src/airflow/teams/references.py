@@ -25,9 +25,12 @@ rendered).
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, Iterator, NamedTuple, TypeVar
 
 from airflow.teams import ids, parsing
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
@@ -44,3 +47,27 @@ def at_parse(reference: T) -> T:
 
 def at_run(owner_dag_id: str | None, reference: T) -> T:
     return _qualify(ids.team_of(owner_dag_id) if owner_dag_id else None, reference)
+
+
+class Reference(NamedTuple):
+    """A task's reference to another DAG, as its serialized DAG's dependencies hold it."""
+
+    dag_id: str
+    task_id: str
+    does: str  # "triggers" or "waits for"
+    other: str
+
+
+# The dependency types that are a task naming another DAG, and the side of the dependency naming it.
+_SIDES = {"trigger": ("target", "triggers"), "sensor": ("source", "waits for")}
+
+
+def of_serialized_dags(session: Session) -> Iterator[Reference]:
+    """Every ``trigger_dag_id`` (``TriggerDagRunOperator``) and ``external_dag_id`` (``ExternalTaskSensor``)."""
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    for dag_id, dependencies in sorted(SerializedDagModel.get_dag_dependencies(session=session).items()):
+        for dependency in dependencies:
+            if dependency.dependency_type in _SIDES:
+                side, does = _SIDES[dependency.dependency_type]
+                yield Reference(dag_id, dependency.dependency_id, does, getattr(dependency, side))
