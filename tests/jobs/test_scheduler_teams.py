@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pendulum
 import pytest
 
@@ -465,6 +467,11 @@ def test_a_team_executor_failing_its_heartbeat_does_not_stop_the_other_teams(mak
     log = deployment.log_of("scheduler")
     assert "Executor a_broken of team team_a failed in heartbeat; the other teams' executors carry on." in log
     assert "RuntimeError: broken on purpose" in log
+    # ... and `airflow teams doctor`, another process, reads it from the scheduler's audit log row
+    doctor = deployment.airflow("teams", "doctor", check=False)
+    assert doctor.returncode == 1
+    assert re.search(r"^team_a: Executor 'a_broken' of team 'team_a' failed in heartbeat \(\d+ time\(s\) in the last "
+                     r"10 minutes, not working since: RuntimeError: broken on purpose\)", doctor.stdout, re.M), doctor.stdout
 
 
 FAN_OUT_DAG = """

@@ -298,10 +298,11 @@ def test_every_navbar_entry_is_there_and_opens_for_each_kind_of_person(deploymen
 # The Swagger UI page (connexion's) names no icon, so the browser asks for /favicon.ico, which upstream does
 # not serve (404, once per browser). Also not an error of a page: the Swagger UI's fetch of the OpenAPI
 # document, cut off when the test opens the next entry before it finished (logged under the next entry).
-CONSOLE_ERRORS_NOT_OF_THE_FORK = re.compile(r"Uncaught TypeError: Cannot set properties of undefined \(setting 'autocomplete'\)"
-                                    r"|/static/dist/d3\.min\.js .*translate\(NaN,20\)scale\(0\)"
-                                    r"|/favicon\.ico - Failed to load resource: the server responded with a status of 404"
-                                    r"|/api/v1/ui/swagger-ui-bundle\.js .*TypeError: Failed to fetch")
+CONSOLE_ERRORS_NOT_OF_THE_FORK = re.compile(
+    r"Uncaught TypeError: Cannot set properties of undefined \(setting 'autocomplete'\)"
+    r"|/static/dist/d3\.min\.js .*translate\(NaN,20\)scale\(0\)"
+    r"|/favicon\.ico - Failed to load resource: the server responded with a status of 404"
+    r"|/api/v1/ui/swagger-ui-bundle\.js .*TypeError: Failed to fetch")
 
 
 def test_a_data_engineer_switches_the_ui_to_one_team_and_back_without_logging_in_again(deployment, browser):

@@ -115,7 +115,7 @@ def _build_the_app_of_every_team() -> None:
     # Python's advice for fork without exec (gc.freeze): no collection leaving holes in the parent's
     # pages, which the children's new objects would fill (copying the pages); the children collect.
     gc.disable()
-    import gunicorn.app.wsgiapp
+    import gunicorn.app.wsgiapp  # what each team's gunicorn master and worker import: shared as well
     import gunicorn.arbiter
     import gunicorn.workers.gthread  # noqa: F401
 

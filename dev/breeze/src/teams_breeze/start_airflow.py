@@ -708,16 +708,11 @@ class Launcher:
         API: with ``--teams`` one ``internal-api --teams``, which forks each team's own server."""
         isolated = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "none://"} if self.args.db_isolation else {}
         commands: dict[str, tuple[list[str], dict[str, str]]] = {}
-        if self.teams and self.args.db_isolation:  # one parent forks each team's server (its URL's port)
+        if self.args.db_isolation:  # with teams, one parent forks each team's server (on its URL's port)
+            where = (["--teams", ",".join(self.teams), "--teams-log-dir", str(self.logs)] if self.teams
+                     else ["--port", str(self.internal_api_ports[None])])
             commands[internal_api_name(None)] = (
-                ["internal-api", "--teams", ",".join(self.teams), "--teams-log-dir", str(self.logs),
-                 "--hostname", "127.0.0.1", "--workers", "1"],
-                {},
-            )
-        for team, port in self.internal_api_ports.items():
-            if team is None:
-                commands[internal_api_name(team)] = (
-                    ["internal-api", "--port", str(port), "--hostname", "127.0.0.1", "--workers", "1"], {})
+                ["internal-api", *where, "--hostname", "127.0.0.1", "--workers", "1"], {})
         commands["scheduler"] = (["scheduler"], {})
         if not self.teams:
             commands["dag-processor"] = (["dag-processor"], isolated)
