@@ -298,9 +298,10 @@ def trigger_and_wait(airflow: Launcher, dag_id: str) -> tuple[str, str]:
 
 
 TEAM_DAGS = {
-    "team_a": ["team_a:example_teams_environment", "team_a:example_teams_hello", "team_a:produce_orders"],
-    "team_b": ["team_b:consume_orders", "team_b:consume_orders_private", "team_b:example_teams_environment",
-               "team_b:example_teams_hello"],
+    "team_a": ["team_a:example_teams_environment", "team_a:example_teams_hello", "team_a:produce_forecast",
+               "team_a:produce_orders"],
+    "team_b": ["team_b:consume_forecast", "team_b:consume_orders", "team_b:consume_orders_private",
+               "team_b:example_teams_environment", "team_b:example_teams_hello"],
 }
 # The first two teams' own environments: another version of semver each (start_airflow.EXAMPLE_REQUIREMENTS).
 TEAM_SEMVER = {"team_a": "2.13.0", "team_b": "3.0.4"}
@@ -412,6 +413,7 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
     versions = {team: trigger(airflow, f"{team}:example_teams_environment", f"{team}_user")
                 for team in ("team_a", "team_b")}
     produced = trigger(airflow, "team_a:produce_orders", "team_a_user")
+    forecast = trigger(airflow, "team_a:produce_forecast", "team_a_user")
     for team, run_id in hello.items():
         assert final_state(airflow, f"{team}:example_teams_hello", run_id) == "success", airflow.diagnostics()
     # Two versions of one library side by side: each team's task imported its own (a task of the scheduler's
@@ -444,6 +446,18 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
         "GET", "/eventLogs", "team_b_user", params={"dag_id": "team_b:consume_orders_private"}).json()["event_logs"]
         if event["event"] == "teams.trigger_denied"]
     assert (row["team"], row["target_team"]) == ("team_a", "team_b"), denied_rows
+    # team_a's produce_forecast admits no other team: team_b:consume_forecast, which allows team_a, is refused by
+    # the producer, and both teams' users read the refusal (on the consumer's and on the producer's DAG).
+    assert final_state(airflow, "team_a:produce_forecast", forecast) == "success", airflow.diagnostics()
+    by_producer = ("may not trigger team_b:consume_forecast: the producer team_a admits no other team (its "
+                   "allow_consuming_by_teams names none) [queue]")
+    airflow.wait_for(lambda: by_producer in (airflow.home / "logs" / "internal-api-team_a.log").read_text(),
+                     "the producer's refusal in internal-api-team_a.log", timeout=60)
+    for user, dag_id in (("team_b_user", "team_b:consume_forecast"), ("team_a_user", "team_a:produce_forecast")):
+        rows = [json.loads(event["extra"]) for event in airflow.api("GET", "/eventLogs", user, params={
+            "dag_id": dag_id, "event": "teams.trigger_denied"}).json()["event_logs"]]
+        assert [(r["refused_by"], r["consumer_dag_id"]) for r in rows] == [("producer", "team_b:consume_forecast")]
+    assert airflow.api("GET", "/dags/team_b:consume_forecast/dagRuns").json()["dag_runs"] == []
 
     # The hello task logs, read through the REST API by each team's user, show that team's own values.
     for team, other in (("team_a", "team_b"), ("team_b", "team_a")):
@@ -561,6 +575,8 @@ def test_team_examples_secrets_and_users_follow_the_team_names(tmp_path):
     assert (tmp_path / "team-dags" / "ops" / "requirements.txt").read_text() == "semver==3.0.4\n"
     consumers = (tmp_path / "team-dags" / "ops" / "example_teams_orders_consumers.py").read_text()
     assert 'PRODUCER_TEAMS = ["sales"]' in consumers and "team_a" not in consumers.split("PRODUCER_TEAMS =")[1]
+    producers = (tmp_path / "team-dags" / "sales" / "example_teams_orders_producer.py").read_text()
+    assert 'CONSUMER_TEAMS = ["ops"]' in producers and "team_b" not in producers.split("CONSUMER_TEAMS =")[1]
     values = {}
     for team in ("sales", "ops", "legal"):
         secrets = tmp_path / "secrets" / team

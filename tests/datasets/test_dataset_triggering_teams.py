@@ -1,8 +1,8 @@
 """Cross-team dataset and direct triggering, enforced by a real scheduler on PostgreSQL (patch teams-datasets).
 
-Teams A, B and C share the dataset ``s3://shared/orders``. A produces it; consumers in every team
-decide with ``allow_triggering_by_teams`` who may trigger them, and who may clear their tasks through an
-ExternalTaskMarker. A webserver takes dataset events posted by a user of team B and clears by a user of
+Teams A, B and C share the dataset ``s3://shared/orders``. A produces it and admits team B's DAGs to its
+events (``allow_consuming_by_teams``); consumers in every team decide with ``allow_triggering_by_teams``
+who may trigger them, and who may clear their tasks through an ExternalTaskMarker. A webserver takes dataset events posted by a user of team B and clears by a user of
 team A (roles name the teams: FabTeamRolesAuthManager).
 """
 
@@ -46,7 +46,7 @@ PRODUCER = """
     from airflow.operators.empty import EmptyOperator
     from airflow.operators.trigger_dagrun import TriggerDagRunOperator
 
-    with DAG("produce", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+    with DAG("produce", schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_consuming_by_teams=["team_b"]):
         EmptyOperator(task_id="produce", outlets=[Dataset("s3://shared/orders")])
 
     with DAG("trigger_b", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
@@ -101,7 +101,7 @@ def deployment(tmp_path_factory, postgres_server, db_access):
         deployment.write_dag("team_b", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=["team_a"]))
         deployment.write_dag("team_c", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=None))
     deployment.migrate()
-    for user, team in (("alice", "team_a"), ("bob", "team_b"), ("carol", "*")):
+    for user, team in (("alice", "team_a"), ("bob", "team_b"), ("dave", "team_c"), ("carol", "*")):
         deployment.airflow("roles", "create", f"team:{team}")
         deployment.create_user(user)
         deployment.airflow("users", "add-role", "--username", user, "--role", f"team:{team}")
@@ -152,8 +152,8 @@ def queued_since(deployment, target_dag_id: str, moment) -> int:
                              "AND created_at >= :m", d=target_dag_id, m=moment)
 
 
-def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
-    allowed = ("team_a:consume", "team_b:consume", "team_c:consume_glob")
+def test_a_teams_event_triggers_only_the_consumers_that_allow_it_and_that_the_producer_admits(deployment):
+    allowed = ("team_a:consume", "team_b:consume")
     before = {dag_id: latest_run(deployment, dag_id) for dag_id in allowed}
     started = deployment.scalar("SELECT now()")
     deployment.airflow("dags", "trigger", "team_a:produce")
@@ -165,8 +165,9 @@ def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
         # only events it may consume: team_a's (recorded teams, or the producing DAG's team if none recorded)
         assert all(teams == '["team_a"]' or (teams is None and source.startswith("team_a:"))
                    for source, teams in events), (dag_id, events)
-    assert runs(deployment, "team_c:consume") == []
-    assert queued_since(deployment, "team_c:consume", started) == 0
+    for dag_id in ("team_c:consume", "team_c:consume_glob"):
+        assert runs(deployment, dag_id) == []
+        assert queued_since(deployment, dag_id, started) == 0
     # the consumer's task reads the events that triggered it (isolated: objects through the internal API)
     assert "TRIGGERED BY team_a:produce ON s3://shared/orders" in deployment.task_logs("team_b:consume")
     # The producing task queued the allowed consumers only, and says why it left team C's out (isolated: the
@@ -174,11 +175,21 @@ def test_a_teams_event_triggers_only_the_consumers_that_allow_it(deployment):
     gate_log = deployment.log_of(deployment.internal_api("team_a")) if deployment.isolated else deployment.task_logs("team_a:produce")
     assert ("may not trigger team_c:consume: team_a is another team and the DAG sets no "
             "allow_triggering_by_teams [queue]") in gate_log
+    # team_c:consume_glob admits team_a ('team_*'), but team_a's producer admits only team_b
+    assert ("may not trigger team_c:consume_glob: the producer team_a admits only team_b "
+            "(allow_consuming_by_teams) [queue]") in gate_log
     # ... and team C reads it in its DAG's audit log: both teams, the object, the reason.
     (refusal,) = refusals(deployment, "team_c:consume", since=started)
     assert refusal["team"] == "team_a" and refusal["target_team"] == "team_c", refusal
     assert refusal["object"].startswith("dataset event ") and refusal["object"].endswith(" on s3://shared/orders")
     assert refusal["reason"] == "team_a is another team and the DAG sets no allow_triggering_by_teams"
+    assert refusal["refused_by"] == "consumer"
+    # The producer's refusal: on the consumer's DAG and on the producing DAG, so both teams read it.
+    (by_producer,) = refusals(deployment, "team_c:consume_glob", since=started)
+    assert (by_producer["team"], by_producer["target_team"], by_producer["refused_by"]) == ("team_c", "team_a", "producer")
+    assert by_producer["reason"] == "the producer team_a admits only team_b (allow_consuming_by_teams)"
+    assert by_producer in refusals(deployment, "team_a:produce", since=started)
+    assert [r["consumer_dag_id"] for r in refusals(deployment, "team_a:produce", since=started)] == ["team_c:consume_glob"]
 
 
 def test_a_forged_queue_row_does_not_create_a_run(deployment):
@@ -191,19 +202,24 @@ def test_a_forged_queue_row_does_not_create_a_run(deployment):
             "INSERT INTO dataset_event (dataset_id, extra, source_dag_id, source_task_id, source_run_id, timestamp) "
             "SELECT id, '{}', 'team_a:produce', 'forged', 'forged', now() FROM dataset WHERE uri = 's3://shared/orders'"
         )
+        # ... and for team_c's consumer that admits team_a, but whose team team_a's producer does not admit
         connection.exec_driver_sql(
             "INSERT INTO dataset_dag_run_queue (dataset_id, target_dag_id, created_at) "
-            "SELECT id, 'team_c:consume', now() FROM dataset WHERE uri = 's3://shared/orders'"
+            "SELECT id, dag_id, now() FROM dataset, (VALUES ('team_c:consume'), ('team_c:consume_glob')) AS c(dag_id) "
+            "WHERE uri = 's3://shared/orders'"
         )
 
-    deployment.wait_for(lambda: refusal in deployment.log_of("scheduler"), "the scheduler's refusal")
+    by_producer = ("may not trigger team_c:consume_glob: the producer team_a admits no other team "
+                   "(its allow_consuming_by_teams names none) [run]")  # a forged event: no recorded consent
+    for line in (refusal, by_producer):
+        deployment.wait_for(lambda: line in deployment.log_of("scheduler"), "the scheduler's refusal")
     deployment.wait_for(
         lambda: deployment.scalar(
-            "SELECT count(*) FROM dataset_dag_run_queue WHERE target_dag_id = 'team_c:consume'") == 0,
-        "the scheduler to drop the forged queue row",
+            "SELECT count(*) FROM dataset_dag_run_queue WHERE target_dag_id LIKE 'team_c:%'") == 0,
+        "the scheduler to drop the forged queue rows",
     )
 
-    assert runs(deployment, "team_c:consume") == []
+    assert runs(deployment, "team_c:consume") == runs(deployment, "team_c:consume_glob") == []
     assert "Not creating a dataset-triggered run of team_c:consume" in deployment.log_of("scheduler")
     # written by the scheduler for each refused event on the dataset (this one, and any earlier one)
     assert ("team_a", "team_c") in {(r["team"], r["target_team"]) for r in refusals(deployment, "team_c:consume",
@@ -303,6 +319,8 @@ def test_the_dag_page_and_datasets_views_work_with_team_ids(deployment):
     assert dag_page.status_code == 200 and "Triggerable by teams: team_a" in dag_page.text
     assert datasets.status_code == 200 and "s3://shared/orders" in datasets.text
     assert next_run.status_code == 200 and "s3://shared/orders" in next_run.text
+    producer_page = deployment.login("alice", "alice").get(f"{deployment.url}/dags/team_a:produce/grid")
+    assert producer_page.status_code == 200 and "Events consumable by teams: team_b" in producer_page.text
 
 
 def dataset_references(deployment, user: str) -> tuple[set[str], set[str]]:
@@ -344,13 +362,14 @@ def test_shared_views_show_only_the_dags_the_user_may_read(deployment):
     assert {node for node in bob_nodes if node.startswith("dag:")} == {"dag:team_b:consume", "dag:team_b:consume_api"}
 
 
-def test_dataset_events_of_another_teams_producer_are_not_listed(deployment):
+def test_dataset_events_are_listed_to_the_producers_team_and_the_teams_it_admits(deployment):
     """CVE-2026-75158 (dataset-events-readable-dags): an event is listed, and counted, only for users who may
-    read its source DAG; bob's team_b DAG was triggered by team_a's event, which is team_a's data."""
+    read its source DAG; in multi-team mode also for the teams its producer admits (team_a admits team_b:
+    bob lists the event, without its producing task), not for the others (dave, team_c)."""
     deployment.airflow("dags", "trigger", "team_a:produce", "--run-id", "for_views")
     deployment.wait_for(lambda: deployment.scalar(
         "SELECT count(*) FROM dagrun_dataset_event de JOIN dataset_event e ON e.id = de.event_id "
-        "WHERE e.source_run_id = 'for_views'") == 3, "the consumer runs of the event")
+        "WHERE e.source_run_id = 'for_views'") == 2, "the consumer runs of the event")
     event_id = deployment.scalar("SELECT id FROM dataset_event WHERE source_run_id = 'for_views'")
 
     def events(user: str) -> dict:
@@ -358,16 +377,28 @@ def test_dataset_events_of_another_teams_producer_are_not_listed(deployment):
         assert response.status_code == 200, response.text
         return response.json()
 
-    carol, bob = events("carol"), events("bob")
+    carol, bob, dave = events("carol"), events("bob"), events("dave")
 
     [found] = [e for e in carol["dataset_events"] if e["id"] == event_id]
     assert (found["source_dag_id"], found["source_task_id"], found["source_run_id"]) == (
         "team_a:produce", "produce", "for_views")
-    assert {run["dag_id"] for run in found["created_dagruns"]} == {
-        "team_a:consume", "team_b:consume", "team_c:consume_glob"}
-    assert event_id not in {e["id"] for e in bob["dataset_events"]}
-    assert bob["total_entries"] == len(bob["dataset_events"]) < carol["total_entries"]
-    assert all(e["source_dag_id"] is None or e["source_dag_id"].startswith("team_b:") for e in bob["dataset_events"])
+    assert {run["dag_id"] for run in found["created_dagruns"]} == {"team_a:consume", "team_b:consume"}
+    [admitted] = [e for e in bob["dataset_events"] if e["id"] == event_id]
+    assert (admitted["source_dag_id"], admitted["source_run_id"]) == (None, None)  # team_a's DAG stays hidden
+    assert [run["dag_id"] for run in admitted["created_dagruns"]] == ["team_b:consume"]
+    assert event_id not in {e["id"] for e in dave["dataset_events"]}
+    assert dave["total_entries"] == len(dave["dataset_events"]) < carol["total_entries"]
+    # dave lists team C's events, team-less ones, and none of team_a's or team_b's (bob's API event included)
+    assert {e["source_dag_id"] for e in dave["dataset_events"]} <= {None}
+    assert all(e["dataset_uri"] != "s3://shared/orders" or e["source_dag_id"] is None for e in dave["dataset_events"])
+    # an event bob posts through the API is team_b's: bob lists it, dave does not
+    posted = requests.post(f"{deployment.url}/api/v1/datasets/events", auth=("bob", "bob"), timeout=30,
+                           json={"dataset_uri": "s3://shared/api", "extra": {"secret": "of team_b"}})
+    assert posted.status_code == 200, posted.text
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dagrun_dataset_event WHERE event_id = :e",
+                                                  e=posted.json()["id"]) == 1, "team_b:consume_api's run of it")
+    assert posted.json()["id"] in {e["id"] for e in events("bob")["dataset_events"]}
+    assert posted.json()["id"] not in {e["id"] for e in events("dave")["dataset_events"]}
 
 
 def test_without_multi_team_dataset_scheduling_is_unchanged(make_deployment):

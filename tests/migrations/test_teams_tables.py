@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM_HEAD = "5f2621c13b39"  # upstream 2.11.2's newest migration
-TEAMS_HEAD = "2b8d4f6a1c93"  # teams_job (teams-internal-api-policies)
+TEAMS_HEAD = "5e0a7c3b9d14"  # teams_dag_consumers, teams_dataset_event_consumer (teams-dataset-producer-consent)
 SCHEMA_QUERIES = (
     "SELECT table_name, column_name, data_type, character_maximum_length, is_nullable, column_default "
     "FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2",
@@ -105,8 +105,8 @@ def test_the_fork_tables_have_their_own_migration_chain(make_deployment):
 
     assert core_version == [(UPSTREAM_HEAD,)]
     assert teams_version == [(TEAMS_HEAD,)]
-    assert tables_after_upgrade == [("alembic_version_teams",), ("teams_dag_triggering",),
-                                    ("teams_dataset_event_source",), ("teams_job",)]
+    assert tables_after_upgrade == [("alembic_version_teams",), ("teams_dag_consumers",), ("teams_dag_triggering",),
+                                    ("teams_dataset_event_consumer",), ("teams_dataset_event_source",), ("teams_job",)]
     assert allow_lists == [("team_a:kept", '["team_b"]')]  # deleting a DAG deletes its row (ON DELETE CASCADE)
     assert tables_after_downgrade == [("alembic_version_teams",)]
     assert kept == [("team_a:kept",)]

@@ -48,6 +48,7 @@ def record(
     obj: str,
     reason: str,
     tags: dict[str, Any],
+    also_dag_id: str | None = None,
     session: Session | None = None,
     audit: bool = True,
     level: int = logging.WARNING,
@@ -60,7 +61,8 @@ def record(
     With ``session`` the row is written in that transaction (the caller commits it with its work);
     without, in a transaction of its own, as the caller is about to fail. A process without database
     access (its team's internal API records what it refuses) writes no row. ``refs`` adds the ids of
-    the object (a dataset event's id and URI), for the pages that show it.
+    the object (a dataset event's id and URI), for the pages that show it. ``also_dag_id``: the same row
+    on a second DAG, whose team also reads it (the producer of a dataset event it refused).
     """
     from airflow.stats import Stats
 
@@ -69,7 +71,8 @@ def record(
     if not audit:
         return
     details = {"team": team, "target_team": target_team, "object": obj, "reason": reason, **(refs or {})}
-    write_audit_row(metric, dag_id, details, session)
+    for row_dag_id in dict.fromkeys((dag_id, also_dag_id) if also_dag_id else (dag_id,)):
+        write_audit_row(metric, row_dag_id, details, session)
 
 
 def write_audit_row(event: str, dag_id: str | None, details: dict[str, Any], session: Session | None) -> None:
@@ -102,10 +105,11 @@ def write_audit_row(event: str, dag_id: str | None, details: dict[str, Any], ses
 
 def refused_dataset_events(limit: int = 20) -> list[dict[str, Any]]:
     """
-    Return the latest dataset events that DAGs the UI's user may read refused, newest first.
+    Return the latest refused dataset events whose rows are on DAGs the UI's user may read, newest first.
 
     One entry per event and consumer (the latest of its refusals): the Datasets page lists them, so a
-    team sees there that an event from another team did not trigger its DAG, and why.
+    team sees there that an event from another team did not trigger its DAG, or that its own event did
+    not reach another team's DAG because it did not admit that team, and why.
     """
     from sqlalchemy import select
 
@@ -130,7 +134,8 @@ def refused_dataset_events(limit: int = 20) -> list[dict[str, Any]]:
             except ValueError:
                 continue
             if isinstance(details, dict) and "dataset_event_id" in details:
+                consumer = details.get("consumer_dag_id", dag_id)
                 refused.setdefault(
-                    (details["dataset_event_id"], dag_id), {"when": when, "dag_id": dag_id, **details}
+                    (details["dataset_event_id"], consumer), {"when": when, "dag_id": dag_id, **details}
                 )
     return list(refused.values())[:limit]

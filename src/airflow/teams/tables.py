@@ -25,6 +25,9 @@ which ``airflow db migrate`` (and ``db reset``/``db init``) runs only in multi-t
 
 * ``teams_dag_triggering``: a DAG's ``allow_triggering_by_teams``, one row per DAG that sets it;
 * ``teams_dataset_event_source``: the producing team(s) of a dataset event;
+* ``teams_dag_consumers``: a DAG's ``allow_consuming_by_teams``, one row per DAG that sets it;
+* ``teams_dataset_event_consumer``: the teams a dataset event may reach, as its producer consented when
+  it was recorded (a configured team's name, or ``*`` for any consumer);
 * ``teams_job``: the team of a job that a team's internal API created (its triggerer, dag-processor, task).
 
 Each references the upstream row (``dag``, ``dataset_event``, ``job``) with ``ON DELETE CASCADE``, so
@@ -37,7 +40,7 @@ import os
 from typing import TYPE_CHECKING, Any, Collection
 
 import sqlalchemy_jsonfield
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, inspect, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, exists, insert, inspect, select
 from sqlalchemy.orm import object_session, registry
 
 from airflow.models.base import StringID
@@ -67,6 +70,20 @@ dataset_event_source = Table(
     metadata,
     Column("dataset_event_id", Integer, primary_key=True),
     Column("source_teams", sqlalchemy_jsonfield.JSONField(json=json), nullable=False),
+)
+
+dag_consumers = Table(
+    "teams_dag_consumers",
+    metadata,
+    Column("dag_id", StringID(), primary_key=True),
+    Column("allow_consuming_by_teams", sqlalchemy_jsonfield.JSONField(json=json), nullable=False),
+)
+
+dataset_event_consumer = Table(
+    "teams_dataset_event_consumer",
+    metadata,
+    Column("dataset_event_id", Integer, primary_key=True),
+    Column("team", String(50), primary_key=True),
 )
 
 job_team_table = Table(
@@ -149,71 +166,160 @@ class AllowTriggeringByTeams:
             return self
         if not multi_team_enabled():
             return None
-        return allow_lists([dag_model.dag_id], object_session(dag_model))[dag_model.dag_id]
+        return self._read([dag_model.dag_id], object_session(dag_model))[dag_model.dag_id]
+
+    @staticmethod
+    def _read(dag_ids: Collection[str], session: Session | None) -> dict[str, list[str] | None]:
+        return allow_lists(dag_ids, session)
+
+
+class AllowConsumingByTeams(AllowTriggeringByTeams):
+    """``DagModel.allow_consuming_by_teams``, read from the fork's table (None outside multi-team mode)."""
+
+    @staticmethod
+    def _read(dag_ids: Collection[str], session: Session | None) -> dict[str, list[str] | None]:
+        return consumer_lists(dag_ids, session)
 
 
 def allow_lists(dag_ids: Collection[str], session: Session | None = None) -> dict[str, list[str] | None]:
     """Return the ``allow_triggering_by_teams`` of each DAG, in one query."""
+    return _lists_of(dag_triggering, dag_ids, session)
+
+
+def consumer_lists(dag_ids: Collection[str], session: Session | None = None) -> dict[str, list[str] | None]:
+    """Return the ``allow_consuming_by_teams`` of each DAG, in one query."""
+    return _lists_of(dag_consumers, dag_ids, session)
+
+
+def _lists_of(table: Table, dag_ids: Collection[str], session: Session | None) -> dict[str, list[str] | None]:
     from airflow.utils.session import create_session
 
-    query = select(dag_triggering).where(dag_triggering.c.dag_id.in_(set(dag_ids)))
+    query = select(table).where(table.c.dag_id.in_(set(dag_ids)))
     if session is None:
         with create_session() as own_session:
             rows = own_session.execute(query).all()
     else:
         rows = session.execute(query).all()
-    found = {dag_id: allow for dag_id, allow in rows}
+    found = {dag_id: patterns for dag_id, patterns in rows}
     return {dag_id: found.get(dag_id) for dag_id in dag_ids}
 
 
 class DagTriggering:
     """A row of ``teams_dag_triggering``, written through the ORM so the checks of a DAG write see it."""
 
-    def __init__(self, dag_id: str, allow_triggering_by_teams: list[str]):
+    def __init__(self, dag_id: str, patterns: list[str]):
         self.dag_id = dag_id
-        self.allow_triggering_by_teams = allow_triggering_by_teams
+        self.allow_triggering_by_teams = patterns
 
 
-registry(metadata=metadata).map_imperatively(DagTriggering, dag_triggering)
+class DagConsumers:
+    """A row of ``teams_dag_consumers``, written through the ORM as :class:`DagTriggering`."""
+
+    def __init__(self, dag_id: str, patterns: list[str]):
+        self.dag_id = dag_id
+        self.allow_consuming_by_teams = patterns
+
+
+_mapper_registry = registry(metadata=metadata)
+_mapper_registry.map_imperatively(DagTriggering, dag_triggering)
+_mapper_registry.map_imperatively(DagConsumers, dag_consumers)
+
+# Each DAG argument of team patterns the fork stores, and its row class.
+_DAG_PATTERN_LISTS = (
+    ("allow_triggering_by_teams", DagTriggering),
+    ("allow_consuming_by_teams", DagConsumers),
+)
 
 
 def write_allow_lists(dags: Collection[DAG], session: Session) -> None:
-    """Record the ``allow_triggering_by_teams`` of DAGs being written to the database (multi-team mode)."""
+    """Record the team patterns (who may trigger, who may consume) of DAGs being written to the database."""
     if not multi_team_enabled():
         return
     session.flush()  # the DAG rows the fork's rows reference
-    allow_by_dag = {dag.dag_id: dag.allow_triggering_by_teams for dag in dags}
-    stored = session.scalars(select(DagTriggering).where(dag_triggering.c.dag_id.in_(allow_by_dag)))
-    rows = {row.dag_id: row for row in stored}
-    for dag_id, allow in allow_by_dag.items():
-        if allow is None:
-            if dag_id in rows:
-                session.delete(rows[dag_id])
-        elif dag_id in rows:
-            rows[dag_id].allow_triggering_by_teams = allow
-        else:
-            session.add(DagTriggering(dag_id, allow))
+    for attribute, row_class in _DAG_PATTERN_LISTS:
+        by_dag = {dag.dag_id: getattr(dag, attribute, None) for dag in dags}
+        stored = session.scalars(select(row_class).where(row_class.dag_id.in_(by_dag)))
+        rows = {row.dag_id: row for row in stored}
+        for dag_id, patterns in by_dag.items():
+            if patterns is None:
+                if dag_id in rows:
+                    session.delete(rows[dag_id])
+            elif dag_id in rows:
+                setattr(rows[dag_id], attribute, patterns)
+            else:
+                session.add(row_class(dag_id, patterns))
 
 
-def record_source_teams(event: DatasetEvent, teams: list[str], session: Session) -> None:
-    """Record the producing teams of a new dataset event."""
+def record_source_teams(
+    event: DatasetEvent, teams: list[str], consumers: list[str], session: Session
+) -> None:
+    """Record the producing teams of a new dataset event, and the teams (or ``*``) it may reach."""
     session.flush()  # the event's id
     session.execute(insert(dataset_event_source).values(dataset_event_id=event.id, source_teams=teams))
+    session.execute(
+        insert(dataset_event_consumer), [{"dataset_event_id": event.id, "team": team} for team in consumers]
+    )
     vars(event)[_SOURCE_TEAMS] = teams
+    vars(event)[_CONSUMER_TEAMS] = frozenset(consumers)
 
 
 _SOURCE_TEAMS = "_teams_source_teams"
+_CONSUMER_TEAMS = "_teams_consumer_teams"
 
 
 def source_teams(event: DatasetEvent) -> list[str] | None:
     """Return the producing teams recorded for ``event`` (None if none were), once per event object."""
     if _SOURCE_TEAMS not in vars(event):
-        session = object_session(event)
-        query = select(dataset_event_source.c.source_teams).where(
-            dataset_event_source.c.dataset_event_id == event.id
-        )
-        vars(event)[_SOURCE_TEAMS] = session.scalar(query) if session is not None else None
+        load_event_teams([event])
     return vars(event)[_SOURCE_TEAMS]
+
+
+def consumer_teams(event: DatasetEvent) -> frozenset[str] | None:
+    """Return the teams (or ``*``) ``event`` may reach; None for an event recorded before they were."""
+    if _CONSUMER_TEAMS not in vars(event):
+        load_event_teams([event])
+    return vars(event)[_CONSUMER_TEAMS]
+
+
+def load_event_teams(events: Collection[DatasetEvent]) -> None:
+    """Read the producing and consumer teams of ``events`` in two queries (a run's events at once)."""
+    events = [event for event in events if _CONSUMER_TEAMS not in vars(event)]
+    if not events:
+        return
+    session = next((object_session(event) for event in events if object_session(event) is not None), None)
+    if session is None:
+        for event in events:
+            vars(event).update({_SOURCE_TEAMS: None, _CONSUMER_TEAMS: None})
+        return
+    ids = {event.id for event in events}
+    sources = dict(
+        session.execute(
+            select(dataset_event_source.c.dataset_event_id, dataset_event_source.c.source_teams).where(
+                dataset_event_source.c.dataset_event_id.in_(ids)
+            )
+        ).all()
+    )
+    consumers: dict[int, set[str]] = {}
+    for event_id, team in session.execute(
+        select(dataset_event_consumer.c.dataset_event_id, dataset_event_consumer.c.team).where(
+            dataset_event_consumer.c.dataset_event_id.in_(ids)
+        )
+    ):
+        consumers.setdefault(event_id, set()).add(team)
+    for event in events:
+        vars(event)[_SOURCE_TEAMS] = sources.get(event.id)
+        vars(event)[_CONSUMER_TEAMS] = frozenset(consumers[event.id]) if event.id in consumers else None
+
+
+def reaches_teams(event_id_column, teams: Collection[str]):
+    """Return the condition that the event of ``event_id_column`` may reach one of ``teams`` (or any)."""
+    column = dataset_event_consumer.c
+    return exists().where(column.dataset_event_id == event_id_column, column.team.in_([*teams, "*"]))
+
+
+def has_consumer_teams(event_id_column):
+    """Return the condition that the consumer teams of the event of ``event_id_column`` were recorded."""
+    return exists().where(dataset_event_consumer.c.dataset_event_id == event_id_column)
 
 
 def record_job_team(job_id: int, team: str, session: Session) -> None:

@@ -22,13 +22,18 @@ A DAG is triggered (by a dataset event or directly) by its own team, and by anot
 that team matches one of the glob patterns (``*`` wildcard) in the DAG's ``allow_triggering_by_teams``.
 A producer with no team (a dataset event posted through the API by a user the auth manager gives no
 team) matches only the pattern ``*``.
+
+The producer consents too: a dataset event reaches the producing team's DAGs, and another team's only
+when the producing DAG names that team in its ``allow_consuming_by_teams`` (the same glob patterns,
+matched against the configured teams when the event is recorded). An event of a team-less producer
+reaches every team (only the consumers decide).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Iterable, NamedTuple
+from typing import Collection, Iterable, NamedTuple
 
 from airflow.exceptions import AirflowException
 from airflow.teams import ids
@@ -43,19 +48,19 @@ class Decision(NamedTuple):
     reason: str
 
 
-def validate_allow_list(patterns: object) -> list[str] | None:
-    """Validate the DAG argument ``allow_triggering_by_teams``: None, or a list of team-name globs."""
+def validate_allow_list(patterns: object, argument: str = "allow_triggering_by_teams") -> list[str] | None:
+    """Validate a DAG argument of team patterns (``argument``): None, or a list of team-name globs."""
     if patterns is None:
         return None
     if isinstance(patterns, str) or not isinstance(patterns, (list, tuple, set, frozenset)):
         raise AirflowException(
-            f"allow_triggering_by_teams must be a list of team name patterns, e.g. ['team_a', 'team-marketing-*'], "
+            f"{argument} must be a list of team name patterns, e.g. ['team_a', 'team-marketing-*'], "
             f"not {patterns!r}."
         )
     for pattern in patterns:
         if not isinstance(pattern, str) or not _PATTERN.match(pattern):
             raise AirflowException(
-                f"allow_triggering_by_teams: {pattern!r} is not a team name pattern: use 1 to 50 letters, digits, "
+                f"{argument}: {pattern!r} is not a team name pattern: use 1 to 50 letters, digits, "
                 "'_', '-' and the wildcard '*'."
             )
     return sorted(set(patterns))
@@ -82,4 +87,41 @@ def may_trigger(
         )
     return Decision(
         False, f"{', '.join(producers)} matches none of allow_triggering_by_teams {list(patterns)}"
+    )
+
+
+ANY_TEAM = "*"
+
+
+def consenting_consumers(
+    producer_teams: Iterable[str], allow_patterns: Iterable[str] | None, teams: Iterable[str]
+) -> list[str]:
+    """
+    Return the teams an event of ``producer_teams`` may reach.
+
+    Theirs, and those of ``teams`` matching the producer's ``allow_consuming_by_teams``; ``*`` for any
+    (a team-less producer, or the pattern ``*``).
+    """
+    producers = set(producer_teams)
+    patterns = set(allow_patterns or ())
+    if not producers or ANY_TEAM in patterns:
+        return [ANY_TEAM]
+    admitted = {team for team in teams for pattern in patterns if fnmatch.fnmatchcase(team, pattern)}
+    return sorted(producers | admitted)
+
+
+def producer_admits(
+    consumer_dag_id: str, consumer_teams: Collection[str], producer_teams: Iterable[str]
+) -> Decision:
+    """Whether the producer of an event that may reach ``consumer_teams`` admits ``consumer_dag_id``."""
+    if ANY_TEAM in consumer_teams or ids.team_of(consumer_dag_id) in consumer_teams:
+        return Decision(True, "admitted by the producer")
+    producers = ", ".join(sorted(set(producer_teams)))
+    others = sorted(set(consumer_teams) - set(producer_teams))
+    if not others:
+        return Decision(
+            False, f"the producer {producers} admits no other team (its allow_consuming_by_teams names none)"
+        )
+    return Decision(
+        False, f"the producer {producers} admits only {', '.join(others)} (allow_consuming_by_teams)"
     )

@@ -19,7 +19,8 @@
 Triggering across teams (AIP-67 'Dataset triggering access control'), by datasets and directly.
 
 Any team may produce events for any dataset. An event queues a consumer DAG only when the consumer
-may be triggered by the event's producing team(s) (:mod:`airflow.teams.trigger_permissions`); and when the
+may be triggered by the event's producing team(s) and the producer admits the consumer's team (consent
+at both ends, :mod:`airflow.teams.trigger_permissions`); and when the
 scheduler creates a dataset-triggered run it attaches only events the DAG may consume, so queue rows
 written behind the manager's back neither trigger a run nor leak other teams' events into it.
 A process serving a team (a task of a TriggerDagRunOperator) triggers another team's DAG directly
@@ -56,14 +57,19 @@ def record_source_teams(
     """
     In multi-team mode, record the producing team(s) of a new event (an API event: the caller's).
 
-    A process that serves a team (its task, triggerer, ...) records events of its own team only: naming
-    other producing teams is refused, also where the process holds the database (no isolation).
+    And the teams it may reach: the producing DAG's ``allow_consuming_by_teams`` (as the database holds
+    it, written when the team's dag-processor parsed the DAG) matched against the configured teams; an
+    event with no producing DAG reaches its producing teams only. A process that serves a team (its
+    task, triggerer, ...) records events of its own team only: naming other producing teams is refused,
+    also where the process holds the database (no isolation).
     """
     if not multi_team_enabled():
         return
+    allow_consuming = None
     if task_instance is not None:
         team = ids.team_of(task_instance.dag_id)
         teams = [team] if team else []
+        allow_consuming = tables.consumer_lists([task_instance.dag_id], session)[task_instance.dag_id]
     else:
         teams = sorted(set(source_teams or ()))
         from airflow.teams import process_team
@@ -75,7 +81,10 @@ def record_source_teams(
                     f"by team(s) {foreign!r}."
                 )
             teams = [serving]
-    tables.record_source_teams(event, teams, session)
+    from airflow.teams import config
+
+    consumers = trigger_permissions.consenting_consumers(teams, allow_consuming, config.load().teams)
+    tables.record_source_teams(event, teams, consumers, session)
 
 
 def producer_teams(event: DatasetEvent) -> list[str]:
@@ -85,30 +94,67 @@ def producer_teams(event: DatasetEvent) -> list[str]:
     return [team] if team else []
 
 
+def consumer_teams(event: DatasetEvent) -> frozenset[str]:
+    """
+    Return the teams (or ``*``) an event may reach, as its producer consented.
+
+    An event recorded without them (before the fork recorded them, or written behind the dataset
+    manager's back) reaches its producing teams only, or any team if it has none.
+    """
+    if (recorded := tables.consumer_teams(event)) is not None:
+        return recorded
+    return frozenset(producer_teams(event) or [trigger_permissions.ANY_TEAM])
+
+
 def _permitted(
     event: DatasetEvent, consumer: str, allow: list[str] | None, stage: str, session: Session
 ) -> bool:
-    decision = trigger_permissions.may_trigger(consumer, allow, producer_teams(event))
+    """Whether ``consumer`` admits the event's producer and the producer admits the consumer's team."""
+    producers = producer_teams(event)
+    decision = trigger_permissions.may_trigger(consumer, allow, producers)
     if not decision.allowed:
-        _deny(event, consumer, decision.reason, stage, session)
+        _deny(event, consumer, decision.reason, "consumer", stage, session)
+        return False
+    decision = trigger_permissions.producer_admits(consumer, consumer_teams(event), producers)
+    if not decision.allowed:
+        _deny(event, consumer, decision.reason, "producer", stage, session)
     return decision.allowed
 
 
-def _deny(event: DatasetEvent, consumer: str, reason: str, stage: str, session: Session) -> None:
+def _deny(
+    event: DatasetEvent, consumer: str, reason: str, refused_by: str, stage: str, session: Session
+) -> None:
+    """
+    Log, count and audit a refused event.
+
+    The audit row is on the consumer's DAG, and on the producing DAG too when the producer refused: both
+    teams read why in their audit logs and on the Datasets page.
+    """
     teams = producer_teams(event)
     producers = ", ".join(teams) or "no team"
+    producer_team, consumer_team = "+".join(teams) or None, ids.team_of(consumer)  # "+": a tag value
     denials.record(
         "teams.trigger_denied",
         f"Dataset event {event.id} on {event.uri} from {producers} ({event.source_dag_id or 'API'}) "
         f"may not trigger {consumer}: {reason} [{stage}]",
-        team="+".join(teams) or None,  # a tag value without spaces; None: a team-less producer
-        target_team=ids.team_of(consumer),
+        # the team refused: the producer's, by the consumer; the consumer's, by the producer
+        team=producer_team if refused_by == "consumer" else consumer_team,
+        target_team=consumer_team if refused_by == "consumer" else producer_team,
         dag_id=consumer,
+        also_dag_id=event.source_dag_id if refused_by == "producer" else None,
         obj=f"dataset event {event.id} on {event.uri}",
         reason=reason,
-        tags={"consumer": consumer, "kind": "dataset", "stage": stage},
+        tags={"consumer": consumer, "kind": "dataset", "stage": stage, "refused_by": refused_by},
         session=session,
-        refs={"dataset_event_id": event.id, "dataset_uri": event.uri, "stage": stage},
+        refs={
+            "dataset_event_id": event.id,
+            "dataset_uri": event.uri,
+            "stage": stage,
+            "producer_team": producer_team,
+            "producer_dag_id": event.source_dag_id,
+            "consumer_dag_id": consumer,
+            "refused_by": refused_by,
+        },
     )
 
 
@@ -119,6 +165,8 @@ def allowed_consumers(event: DatasetEvent, dags: set[DagModel]) -> set[DagModel]
     from sqlalchemy.orm import object_session
 
     session = object_session(event)
+    if not dags:
+        return dags
     allow = tables.allow_lists([dag.dag_id for dag in dags], session)
     return {dag for dag in dags if _permitted(event, dag.dag_id, allow[dag.dag_id], "queue", session)}
 
@@ -138,6 +186,7 @@ def consumable_events(
 
     from airflow.models.dataset import DatasetDagRunQueue
 
+    tables.load_event_teams(events)
     allowed = [
         e for e in events if _permitted(e, dag.dag_id, dag_model.allow_triggering_by_teams, "run", session)
     ]

@@ -24,6 +24,8 @@ auth manager lets the user read and to the pools of the user's teams.
 
 from __future__ import annotations
 
+from typing import Collection
+
 from flask_appbuilder.models.filters import BaseFilter
 
 from airflow.teams import ids, multi_team_enabled, paths, pools
@@ -104,6 +106,27 @@ def without_unreadable_source(event: dict) -> dict:
     if "created_dagruns" in event:
         event["created_dagruns"] = [run for run in event["created_dagruns"] if run["dag_id"] in readable]
     return event
+
+
+def readable_dataset_events(readable_dag_ids: Collection[str]):
+    """
+    Return the condition that keeps the dataset events listed to a user of some teams (multi-team mode).
+
+    An event is listed with the DAG that produced it, and to the teams its producer admitted (its own,
+    those its ``allow_consuming_by_teams`` named, every team for a team-less producer). An event with no
+    producing DAG recorded before producers consented names no team: every user lists it, as upstream.
+    """
+    from sqlalchemy import and_, not_, or_
+
+    from airflow.models.dataset import DatasetEvent
+    from airflow.teams import tables
+    from airflow.teams.user_teams import current_user_teams
+
+    return or_(
+        DatasetEvent.source_dag_id.in_(readable_dag_ids),
+        tables.reaches_teams(DatasetEvent.id, current_user_teams()),
+        and_(DatasetEvent.source_dag_id.is_(None), not_(tables.has_consumer_teams(DatasetEvent.id))),
+    )
 
 
 def only_readable_dags(dag_id_column) -> tuple:

@@ -50,6 +50,7 @@ ENVIRONMENT_DAG = "example_teams_environment.py"
 # The first two teams' own libraries: conflicting versions of one library, one per team.
 EXAMPLE_REQUIREMENTS = ("semver==2.13.0", "semver==3.0.4")
 PRODUCER_TEAMS_LINE = 'PRODUCER_TEAMS = ["team_a"]'
+CONSUMER_TEAMS_LINE = 'CONSUMER_TEAMS = ["team_b"]'
 TEAM_AUTH_MANAGER = "airflow.teams.fab_auth_manager.FabTeamRolesAuthManager"
 SECRETS_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
 TEAM_CONN_ID = "team_db"
@@ -373,17 +374,20 @@ class Launcher:
                 files[team_envs.REQUIREMENTS_FILE] = EXAMPLE_REQUIREMENTS[index] + "\n"
                 files[ENVIRONMENT_DAG] = (self.team_examples / ENVIRONMENT_DAG).read_text()
             if index == 0 and len(self.teams) > 1:
-                files[PRODUCER_DAG] = (self.team_examples / PRODUCER_DAG).read_text()
+                files[PRODUCER_DAG] = self._example_naming(PRODUCER_DAG, CONSUMER_TEAMS_LINE, self.teams[1])
             if index == 1:
-                text = (self.team_examples / CONSUMER_DAG).read_text()
-                if PRODUCER_TEAMS_LINE not in text:
-                    raise BreezeError(f"{self.team_examples / CONSUMER_DAG} has no line {PRODUCER_TEAMS_LINE!r}")
-                files[CONSUMER_DAG] = text.replace(
-                    PRODUCER_TEAMS_LINE, f"PRODUCER_TEAMS = {json.dumps([self.teams[0]])}", 1
-                )
+                files[CONSUMER_DAG] = self._example_naming(CONSUMER_DAG, PRODUCER_TEAMS_LINE, self.teams[0])
             folder.mkdir(parents=True)
             for name, text in files.items():
                 (folder / name).write_text(text)
+
+    def _example_naming(self, example: str, line: str, team: str) -> str:
+        """The text of a cross-team example with ``line`` (``NAME = ["team_x"]``) naming ``team`` instead."""
+        text = (self.team_examples / example).read_text()
+        if line not in text:
+            raise BreezeError(f"{self.team_examples / example} has no line {line!r}")
+        name = line.split(" = ")[0]
+        return text.replace(line, f"{name} = {json.dumps([team])}", 1)
 
     def build_team_environments(self) -> None:
         """Each team with a requirements.txt at the top of its folder runs from its own environment; with
@@ -893,10 +897,12 @@ Press Ctrl-C to stop.
                      else f"the log of {first}:produce_orders' task")
             counted = f",\n   counted as teams.trigger_denied in logs/{METRICS_LOG}" if self.metrics else ""
             steps += [
-                f"As {first}_user, trigger {first}:produce_orders (it updates s3://shared/orders). As {second}_user:\n"
-                f"   {second}:consume_orders runs (it allows {first}); {second}:consume_orders_private does not\n"
-                f"   (it allows no other team): the refusal is logged in {where}{counted};\n"
+                f"As {first}_user, trigger {first}:produce_orders (it updates s3://shared/orders and admits {second}).\n"
+                f"   As {second}_user: {second}:consume_orders runs (it allows {first}); {second}:consume_orders_private\n"
+                f"   does not (it allows no other team): the refusal is logged in {where}{counted};\n"
                 f"   {second}_user reads it on the Datasets page and on the DAG's Audit Log tab.",
+                f"As {first}_user, trigger {first}:produce_forecast (it admits no other team): {second}:consume_forecast\n"
+                f"   allows {first} but does not run; both teams read the producer's refusal on the Datasets page.",
                 f"As {DATA_ENGINEER}, narrow the UI to one team with the navbar's team switcher. And\n"
                 f"   curl -u {first}_user:{first}_user http://localhost:{self.args.webserver_port}/api/v1/dags "
                 f"lists only {first}'s DAGs.",
