@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from argparse import Namespace
 
 SERVED_TEAM_ENV = "_AIRFLOW_TEAMS_SERVED_TEAM"
+# Set by a team's internal API, which serves a team but never runs its code (nor imports its plugins).
+NO_TEAM_CODE_ENV = "_AIRFLOW_TEAMS_NO_TEAM_CODE"
 _serving_team: str | None = os.environ.get(SERVED_TEAM_ENV) or None
 
 
@@ -51,6 +53,9 @@ def serve(team: str) -> None:
         )
     _serving_team = team
     os.environ[SERVED_TEAM_ENV] = team
+    from airflow.teams import plugins
+
+    plugins.add_served_team_plugins()
 
 
 def stop_serving() -> None:
@@ -63,6 +68,11 @@ def stop_serving() -> None:
 def serving_team() -> str | None:
     """Return the team this process serves, or None (a component shared by all teams)."""
     return _serving_team
+
+
+def runs_team_code() -> bool:
+    """Whether this process runs its team's code: it serves a team, and is not the team's internal API."""
+    return _serving_team is not None and not os.environ.get(NO_TEAM_CODE_ENV)
 
 
 def serve_team_of_flag(args: Namespace, component: str) -> str | None:
@@ -84,6 +94,8 @@ def serve_team_of_flag(args: Namespace, component: str) -> str | None:
             f"In multi-team mode (`[core] multi_team = True`) every {component} serves one team: start it "
             f"as `airflow {component} --team <team>`. Configured teams: {', '.join(config.load().teams)}."
         )
+    if component == "internal-api":
+        os.environ[NO_TEAM_CODE_ENV] = "1"
     return _serve_configured(team)
 
 
