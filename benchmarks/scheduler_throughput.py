@@ -12,7 +12,8 @@ Workloads (equal work on both sides; the fork's DAG ids carry their team prefix)
   2 teams10   multi_team on, the same 20 DAGs over 10 teams, one executor per team
   3 teams100  multi_team on, 100 teams, 100 DAGs x 10-task chain x 1 run
   4 fanout    one dataset event of a producer team, 1000 consumer DAGs in 10 other teams, half of them
-              allowing the producer's team (allow_triggering_by_teams; vanilla has no such argument):
+              allowing the producer's team (allow_triggering_by_teams; the producer admits every team,
+              allow_consuming_by_teams=["*"]; vanilla has neither argument):
               time from the event to the last consumer run created (vanilla creates all 1000)
   5 fairness  team_b's 20 TIs, queue-to-start latency with and without team_a flooding 5000 TIs
 
@@ -120,8 +121,9 @@ import pendulum
 from airflow import DAG, Dataset
 from airflow.operators.bash import BashOperator
 
+FORK = {is_fork}
 with DAG("producer", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-         is_paused_upon_creation=False) as dag:
+         is_paused_upon_creation=False, **({{"allow_consuming_by_teams": ["*"]}} if FORK else {{}})) as dag:
     BashOperator(task_id="produce", bash_command="true", outlets=[Dataset("bench://shared")])
 '''
 
@@ -173,7 +175,7 @@ def write_dags(workload: Workload, folder: Path) -> None:
     elif workload.key == "fanout":
         teams = team_names(workload.teams)
         (folder / teams[0]).mkdir(parents=True)
-        (folder / teams[0] / "producer.py").write_text(FANOUT_PRODUCER)
+        (folder / teams[0] / "producer.py").write_text(FANOUT_PRODUCER.format(is_fork=IS_FORK))
         per_team = workload.dags // (len(teams) - 1)
         for team in teams[1:]:
             (folder / team).mkdir(parents=True, exist_ok=True)

@@ -298,10 +298,10 @@ def trigger_and_wait(airflow: Launcher, dag_id: str) -> tuple[str, str]:
 
 
 TEAM_DAGS = {
-    "team_a": ["team_a:example_teams_environment", "team_a:example_teams_hello", "team_a:produce_forecast",
-               "team_a:produce_orders"],
+    "team_a": ["team_a:example_teams_environment", "team_a:example_teams_hello", "team_a:example_teams_plugin",
+               "team_a:produce_forecast", "team_a:produce_orders"],
     "team_b": ["team_b:consume_forecast", "team_b:consume_orders", "team_b:consume_orders_private",
-               "team_b:example_teams_environment", "team_b:example_teams_hello"],
+               "team_b:example_teams_environment", "team_b:example_teams_hello", "team_b:example_teams_plugin"],
 }
 # The first two teams' own environments: another version of semver each (start_airflow.EXAMPLE_REQUIREMENTS).
 TEAM_SEMVER = {"team_a": "2.13.0", "team_b": "3.0.4"}
@@ -395,10 +395,10 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
     # Each team's folder got its examples; the admin (team:*) sees every team's DAGs, a team's user only its own.
     assert sorted(path.name for path in (team_dags / "team_a").iterdir()) == [
         "example_teams_environment.py", "example_teams_hello.py", "example_teams_orders_producer.py",
-        "requirements.txt"]
+        "example_teams_plugin.py", "requirements.txt"]
     assert sorted(path.name for path in (team_dags / "team_b").iterdir()) == [
         "example_teams_environment.py", "example_teams_hello.py", "example_teams_orders_consumers.py",
-        "requirements.txt"]
+        "example_teams_plugin.py", "requirements.txt"]
     every_dag = sorted(TEAM_DAGS["team_a"] + TEAM_DAGS["team_b"])
     airflow.wait_for(lambda: listed_dags(airflow) == every_dag, "every team's example DAGs in GET /api/v1/dags", 180)
     assert listed_dags(airflow, "team_a_user") == TEAM_DAGS["team_a"]
@@ -414,6 +414,7 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
                 for team in ("team_a", "team_b")}
     produced = trigger(airflow, "team_a:produce_orders", "team_a_user")
     forecast = trigger(airflow, "team_a:produce_forecast", "team_a_user")
+    mottos = {team: trigger(airflow, f"{team}:example_teams_plugin", f"{team}_user") for team in ("team_a", "team_b")}
     for team, run_id in hello.items():
         assert final_state(airflow, f"{team}:example_teams_hello", run_id) == "success", airflow.diagnostics()
     # Two versions of one library side by side: each team's task imported its own (a task of the scheduler's
@@ -458,6 +459,13 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
             "dag_id": dag_id, "event": "teams.trigger_denied"}).json()["event_logs"]]
         assert [(r["refused_by"], r["consumer_dag_id"]) for r in rows] == [("producer", "team_b:consume_forecast")]
     assert airflow.api("GET", "/dags/team_b:consume_forecast/dagRuns").json()["dag_runs"] == []
+
+    # Each team's task renders the macro of its own plugin (the same macro name in both teams' plugins).
+    for team, other in (("team_a", "team_b"), ("team_b", "team_a")):
+        assert final_state(airflow, f"{team}:example_teams_plugin", mottos[team]) == "success", airflow.diagnostics()
+        log = airflow.api("GET", f"/dags/{team}:example_teams_plugin/dagRuns/{mottos[team]}/taskInstances/motto/"
+                          "logs/1", f"{team}_user", headers={"Accept": "text/plain"}).text
+        assert f"motto: {team} renders {team}'s own macro" in log and other not in log, log[-2000:]
 
     # The hello task logs, read through the REST API by each team's user, show that team's own values.
     for team, other in (("team_a", "team_b"), ("team_b", "team_a")):
@@ -567,10 +575,13 @@ def test_team_examples_secrets_and_users_follow_the_team_names(tmp_path):
     folders = {team: sorted(path.name for path in (tmp_path / "team-dags" / team).iterdir())
                for team in ("sales", "ops", "legal")}
     assert folders == {"sales": ["example_teams_environment.py", "example_teams_hello.py",
-                                 "example_teams_orders_producer.py", "requirements.txt"],
+                                 "example_teams_orders_producer.py", "example_teams_plugin.py", "requirements.txt"],
                        "ops": ["example_teams_environment.py", "example_teams_hello.py",
-                               "example_teams_orders_consumers.py", "requirements.txt"],
-                       "legal": ["example_teams_hello.py"]}
+                               "example_teams_orders_consumers.py", "example_teams_plugin.py", "requirements.txt"],
+                       "legal": ["example_teams_hello.py", "example_teams_plugin.py"]}
+    for team in ("sales", "ops", "legal"):  # each team's own plugin, naming the team
+        plugin = (tmp_path / "plugins" / team / "example_team_tools.py").read_text()
+        assert f'TEAM = "{team}"' in plugin and 'TEAM = "team_a"' not in plugin
     assert (tmp_path / "team-dags" / "sales" / "requirements.txt").read_text() == "semver==2.13.0\n"
     assert (tmp_path / "team-dags" / "ops" / "requirements.txt").read_text() == "semver==3.0.4\n"
     consumers = (tmp_path / "team-dags" / "ops" / "example_teams_orders_consumers.py").read_text()

@@ -56,6 +56,21 @@ PRODUCER = """
         TriggerDagRunOperator(task_id="trigger", trigger_dag_id="team_c:target")
 """
 
+INLETS = """
+    import pendulum
+    from airflow import DAG
+    from airflow.datasets import Dataset
+    from airflow.operators.python import PythonOperator
+
+    ORDERS = Dataset("s3://shared/orders")
+
+    def read(inlet_events):
+        print(f"INLET EVENTS {sorted(event.id for event in inlet_events[ORDERS])}")
+
+    with DAG("read_inlets", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
+        PythonOperator(task_id="read", python_callable=read, inlets=[ORDERS])
+"""
+
 TARGET = """
     import pendulum
     from airflow import DAG
@@ -97,6 +112,8 @@ def deployment(tmp_path_factory, postgres_server, db_access):
     deployment.write_dag("team_c", "consume.py", CONSUMERS.format(reporting=[], consumers=[
         ("consume", orders, None), ("consume_glob", orders, ["team_*"]), ("consume_api", api, ["team_a"])]))
     deployment.write_dag("team_a", "mark.py", MARKERS)
+    for team in ("team_b", "team_c"):
+        deployment.write_dag(team, "inlets.py", INLETS)
     for dag_id in ("target", "cleared"):
         deployment.write_dag("team_b", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=["team_a"]))
         deployment.write_dag("team_c", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=None))
@@ -109,7 +126,7 @@ def deployment(tmp_path_factory, postgres_server, db_access):
         deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
     deployment.start("scheduler", "scheduler")
     deployment.start_webserver()
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 15, "the DAGs")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 17, "the DAGs")
     deployment.wait_for_webserver()
     yield deployment
     deployment.stop_all()
@@ -399,6 +416,29 @@ def test_dataset_events_are_listed_to_the_producers_team_and_the_teams_it_admits
                                                   e=posted.json()["id"]) == 1, "team_b:consume_api's run of it")
     assert posted.json()["id"] in {e["id"] for e in events("bob")["dataset_events"]}
     assert posted.json()["id"] not in {e["id"] for e in events("dave")["dataset_events"]}
+
+
+def test_a_tasks_inlet_events_are_those_that_may_reach_its_team(deployment):
+    """inlet_events reads events from the database: without isolation a task's team sees the events of its team
+    and those their producers admitted it to (team_a admits team_b, not team_c). With isolation a task has no
+    database to read them from."""
+    if deployment.isolated:
+        pytest.skip("with database isolation a task reads no inlet events (no database session)")
+    deployment.airflow("dags", "trigger", "team_a:produce", "--run-id", "for_inlets")
+    assert deployment.wait_for_dag_run("team_a:produce") == "success"
+    event_id = deployment.scalar("SELECT id FROM dataset_event WHERE source_run_id = 'for_inlets'")
+    listed = {}
+    for team in ("team_b", "team_c"):
+        deployment.airflow("dags", "trigger", f"{team}:read_inlets", "--run-id", "inlets")
+        assert deployment.wait_for_dag_run(f"{team}:read_inlets") == "success"
+        [line] = [line for line in deployment.task_logs(f"{team}:read_inlets").splitlines() if "INLET EVENTS [" in line]
+        listed[team] = set(json.loads(line.split("INLET EVENTS ", 1)[1]))
+
+    assert event_id in listed["team_b"]
+    of_team_a = {row[0] for row in deployment.rows(
+        "SELECT e.id FROM dataset_event e JOIN dataset d ON d.id = e.dataset_id WHERE d.uri = 's3://shared/orders' "
+        "AND e.source_dag_id LIKE 'team\\_a:%'")}
+    assert event_id in of_team_a and not listed["team_c"] & of_team_a, listed
 
 
 def test_without_multi_team_dataset_scheduling_is_unchanged(make_deployment):

@@ -42,6 +42,34 @@ def test_allow_lists_are_validated_and_normalised():
             validate_allow_list(bad)
 
 
+@pytest.mark.parametrize(
+    ("producers", "patterns", "reach"),
+    [
+        (["team_a"], None, ["team_a"]),  # the default: its own team
+        (["team_a"], ["team_b"], ["team_a", "team_b"]),
+        (["team_a"], ["team_*"], ["team_a", "team_b", "team_c"]),  # matched against the configured teams
+        (["team_a"], ["team_x"], ["team_a"]),  # a team that is not configured reaches nothing
+        (["team_a"], ["*"], ["*"]),  # any team, also those configured later
+        ([], None, ["*"]),  # a team-less producer: only the consumers decide
+    ],
+)
+def test_an_event_reaches_the_teams_its_producer_admits(producers, patterns, reach):
+    from airflow.teams.trigger_permissions import consenting_consumers, producer_admits
+
+    assert consenting_consumers(producers, patterns, ["team_a", "team_b", "team_c", "other"]) == reach
+    admitted = {team: producer_admits(f"{team}:consumer", reach, producers).allowed for team in ("team_b", "team_c")}
+    assert admitted == {team: team in reach or reach == ["*"] for team in ("team_b", "team_c")}
+
+
+def test_a_refusal_by_the_producer_says_whom_it_admits():
+    from airflow.teams.trigger_permissions import producer_admits
+
+    assert producer_admits("team_c:x", ["team_a"], ["team_a"]).reason == (
+        "the producer team_a admits no other team (its allow_consuming_by_teams names none)")
+    assert producer_admits("team_c:x", ["team_a", "team_b"], ["team_a"]).reason == (
+        "the producer team_a admits only team_b (allow_consuming_by_teams)")
+
+
 @pytest.mark.db_test
 @pytest.mark.usefixtures("_clean_dags")  # its DAGs would be left in the worker's database
 def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch, caplog):
@@ -51,7 +79,7 @@ def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch
     from airflow.models.dag import DAG, DagModel
     from airflow.models.dataset import DatasetEvent, DatasetModel
     from airflow.models.log import Log
-    from airflow.teams import parsing, triggering
+    from airflow.teams import parsing, tables, triggering
     from airflow.utils.session import create_session
 
     multi_team({"team_a": [{"name": "a", "class": "LocalExecutor"}], "team_b": [{"name": "b", "class": "LocalExecutor"}]})
@@ -68,7 +96,7 @@ def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch
         session.flush()
         event = DatasetEvent(dataset_id=dataset.id, source_dag_id="team_a:produce")
         session.add(event)
-        session.flush()
+        tables.record_source_teams(event, ["team_a"], ["team_a", "team_b"], session)  # the producer admits team_b
         dags = set(session.query(DagModel).filter(DagModel.dag_id.in_(consumers)))
 
         allowed = triggering.allowed_consumers(event, dags)
@@ -80,12 +108,15 @@ def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch
         assert audited == [("team_b:consume", {
             "team": "team_a", "target_team": "team_b", "object": f"dataset event {event_id} on s3://refused-triggers",
             "reason": "team_a is another team and the DAG sets no allow_triggering_by_teams",
-            "dataset_event_id": event_id, "dataset_uri": "s3://refused-triggers", "stage": "queue"})]
+            "dataset_event_id": event_id, "dataset_uri": "s3://refused-triggers", "stage": "queue",
+            "producer_team": "team_a", "producer_dag_id": "team_a:produce", "consumer_dag_id": "team_b:consume",
+            "refused_by": "consumer"})]
         assert session.get(DagModel, "team_b:open").allow_triggering_by_teams == ["team_*"]
         session.rollback()
         session.query(DagModel).filter(DagModel.dag_id.in_(consumers)).delete(synchronize_session=False)
 
     assert counted == [("teams.trigger_denied", {"consumer": "team_b:consume", "kind": "dataset", "stage": "queue",
-                                                 "refused_team": "team_a", "target_team": "team_b"})]
+                                                 "refused_by": "consumer", "refused_team": "team_a",
+                                                 "target_team": "team_b"})]
     assert (f"Dataset event {event_id} on s3://refused-triggers from team_a (team_a:produce) may not trigger "
             "team_b:consume") in caplog.text

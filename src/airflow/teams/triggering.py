@@ -106,6 +106,41 @@ def consumer_teams(event: DatasetEvent) -> frozenset[str]:
     return frozenset(producer_teams(event) or [trigger_permissions.ANY_TEAM])
 
 
+def events_reaching(teams: Collection[str], own_events):
+    """
+    Return the condition that keeps the dataset events that may reach ``teams`` (a user's, a task's).
+
+    ``own_events`` is the condition on the events whose producing DAG they read (or are); the others
+    must have been admitted to one of ``teams`` by their producer. An event with no producing DAG and no
+    consumer teams recorded (posted before the fork recorded them) names no team: it reaches every team.
+    """
+    from sqlalchemy import and_, not_, or_
+
+    from airflow.models.dataset import DatasetEvent
+
+    return or_(
+        own_events,
+        tables.reaches_teams(DatasetEvent.id, teams),
+        and_(DatasetEvent.source_dag_id.is_(None), not_(tables.has_consumer_teams(DatasetEvent.id))),
+    )
+
+
+def inlet_events_of_served_team() -> list:
+    """
+    Return the conditions that keep a task's ``inlet_events`` to the events that may reach its team.
+
+    Its own team's, and those other teams' producers admitted it to; nothing outside multi-team mode or
+    in a process serving no team. (With database isolation a task reads no events from the database.)
+    """
+    from airflow.teams import process_team
+
+    if not multi_team_enabled() or (team := process_team.serving_team()) is None:
+        return []
+    from airflow.models.dataset import DatasetEvent
+
+    return [events_reaching([team], ids.sql_of_team(DatasetEvent.source_dag_id, team))]
+
+
 def _permitted(
     event: DatasetEvent, consumer: str, allow: list[str] | None, stage: str, session: Session
 ) -> bool:

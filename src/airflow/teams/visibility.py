@@ -116,17 +116,11 @@ def readable_dataset_events(readable_dag_ids: Collection[str]):
     those its ``allow_consuming_by_teams`` named, every team for a team-less producer). An event with no
     producing DAG recorded before producers consented names no team: every user lists it, as upstream.
     """
-    from sqlalchemy import and_, not_, or_
-
     from airflow.models.dataset import DatasetEvent
-    from airflow.teams import tables
+    from airflow.teams.triggering import events_reaching
     from airflow.teams.user_teams import current_user_teams
 
-    return or_(
-        DatasetEvent.source_dag_id.in_(readable_dag_ids),
-        tables.reaches_teams(DatasetEvent.id, current_user_teams()),
-        and_(DatasetEvent.source_dag_id.is_(None), not_(tables.has_consumer_teams(DatasetEvent.id))),
-    )
+    return events_reaching(current_user_teams(), DatasetEvent.source_dag_id.in_(readable_dag_ids))
 
 
 def only_readable_dags(dag_id_column) -> tuple:

@@ -49,6 +49,7 @@ def attempts() -> dict[str, str]:
                  "postgres"):
         found[f"file {name}"] = _try(lambda name=name: _read(home / name))
     found["file team_b's DAG folder"] = _try(lambda: _read(dags / "team_b"))
+    found["file team_b's plugins folder"] = _try(lambda: _read(home / "plugins" / "team_b"))
     port = int(json.loads((home / "start-airflow.json").read_text())["postgres_port"])
     found["postgres socket"] = _postgres(host=str(home / "postgres"), port=port)
     found["postgres tcp without password"] = _postgres(host="127.0.0.1", port=port)

@@ -47,6 +47,10 @@ TEAM_EXAMPLES = "teams"
 PRODUCER_DAG = "example_teams_orders_producer.py"
 CONSUMER_DAG = "example_teams_orders_consumers.py"
 ENVIRONMENT_DAG = "example_teams_environment.py"
+PLUGIN_DAG = "example_teams_plugin.py"
+# --teams: the plugin each new team's plugins folder starts with (dev/plugins/teams)
+TEAM_PLUGIN = "example_team_tools.py"
+TEAM_PLUGIN_LINE = 'TEAM = "team_a"'
 # The first two teams' own libraries: conflicting versions of one library, one per team.
 EXAMPLE_REQUIREMENTS = ("semver==2.13.0", "semver==3.0.4")
 PRODUCER_TEAMS_LINE = 'PRODUCER_TEAMS = ["team_a"]'
@@ -307,6 +311,7 @@ class Launcher:
         else:
             self.dags_folder = self.home / "team-dags" if self.teams else default_dags
         self.team_examples = default_dags / TEAM_EXAMPLES
+        self.team_plugin_examples = project.root / "dev" / "plugins" / TEAM_EXAMPLES
         self.logins = team_logins(self.teams) if self.teams else []
         # The teams whose secrets backend start-airflow sets (not one the caller's environment already sets).
         self.team_secrets = {team: self.home / "secrets" / team for team in self.teams
@@ -350,6 +355,7 @@ class Launcher:
         self.logs.mkdir(exist_ok=True)
         if self.teams and not self.args.dags_folder:
             self._seed_team_dags()
+            self._seed_team_plugins()
         self._seed_team_secrets()
         if not self.dags_folder.is_dir():
             raise BreezeError(f"DAG folder {self.dags_folder} does not exist")
@@ -369,25 +375,43 @@ class Launcher:
             folder = self.dags_folder / team
             if folder.exists():
                 continue
-            files = {EXAMPLE_DAG: (self.team_examples / EXAMPLE_DAG).read_text()}
+            files = {name: (self.team_examples / name).read_text() for name in (EXAMPLE_DAG, PLUGIN_DAG)}
             if index < len(EXAMPLE_REQUIREMENTS):
                 files[team_envs.REQUIREMENTS_FILE] = EXAMPLE_REQUIREMENTS[index] + "\n"
                 files[ENVIRONMENT_DAG] = (self.team_examples / ENVIRONMENT_DAG).read_text()
             if index == 0 and len(self.teams) > 1:
-                files[PRODUCER_DAG] = self._example_naming(PRODUCER_DAG, CONSUMER_TEAMS_LINE, self.teams[1])
+                files[PRODUCER_DAG] = self._example_naming(PRODUCER_DAG, CONSUMER_TEAMS_LINE,
+                                                           json.dumps([self.teams[1]]))
             if index == 1:
-                files[CONSUMER_DAG] = self._example_naming(CONSUMER_DAG, PRODUCER_TEAMS_LINE, self.teams[0])
+                files[CONSUMER_DAG] = self._example_naming(CONSUMER_DAG, PRODUCER_TEAMS_LINE,
+                                                           json.dumps([self.teams[0]]))
             folder.mkdir(parents=True)
             for name, text in files.items():
                 (folder / name).write_text(text)
 
-    def _example_naming(self, example: str, line: str, team: str) -> str:
-        """The text of a cross-team example with ``line`` (``NAME = ["team_x"]``) naming ``team`` instead."""
-        text = (self.team_examples / example).read_text()
+    def _seed_team_plugins(self) -> None:
+        """Each new team's plugins folder (AIRFLOW_HOME/plugins/<team>, its default) starts with the team's
+        own plugin: the same macro name in every team, each rendering its team's text."""
+        for team in self.teams:
+            folder = self.plugins_folder / team
+            if folder.exists():
+                continue
+            folder.mkdir(parents=True)
+            (folder / TEAM_PLUGIN).write_text(self._example_naming(
+                self.team_plugin_examples / TEAM_PLUGIN, TEAM_PLUGIN_LINE, json.dumps(team)))
+
+    @property
+    def plugins_folder(self) -> Path:
+        return self.home / "plugins"
+
+    def _example_naming(self, example: str | Path, line: str, value: str) -> str:
+        """The text of an example (a file of the team DAG examples, or a path) whose ``line`` (``NAME = ...``)
+        gets ``value`` instead (e.g. ``["team_b"]``)."""
+        path = self.team_examples / example
+        text = path.read_text()
         if line not in text:
-            raise BreezeError(f"{self.team_examples / example} has no line {line!r}")
-        name = line.split(" = ")[0]
-        return text.replace(line, f"{name} = {json.dumps([team])}", 1)
+            raise BreezeError(f"{path} has no line {line!r}")
+        return text.replace(line, f"{line.split(' = ')[0]} = {value}", 1)
 
     def build_team_environments(self) -> None:
         """Each team with a requirements.txt at the top of its folder runs from its own environment; with
@@ -415,7 +439,8 @@ class Launcher:
         with step("Team users: " + ", ".join(team_users.user_name(team) for team in self.teams)):
             for team in self.teams:
                 user = team_users.ensure(team, self.home / "team-homes")
-                for folder in (self.dags_folder / team, self.home / "secrets" / team, self.team_logs(team)):
+                for folder in (self.dags_folder / team, self.plugins_folder / team, self.home / "secrets" / team,
+                               self.team_logs(team)):
                     folder.mkdir(parents=True, exist_ok=True)
                     team_users.give(folder, user)
                 team_users.check_can_run(user, self.team_environments[team] / "bin" / "python")
@@ -890,7 +915,9 @@ Press Ctrl-C to stop.
         first = self.teams[0]
         others = f"; {self.teams[1]}'s show {self.teams[1]}'s values" if len(self.teams) > 1 else ""
         steps = [f"As {first}_user, trigger {first}:example_teams_hello: its task logs show {first}'s greeting\n"
-                 f"   and connection team_db (the password masked){others}."]
+                 f"   and connection team_db (the password masked){others}.",
+                 f"Trigger {first}:example_teams_plugin: its task renders the macro of {first}'s own plugin\n"
+                 f"   (plugins/{first}/{TEAM_PLUGIN}), which no other team's process and no shared one imports."]
         if len(self.teams) > 1:
             second = self.teams[1]
             where = (f"logs/{internal_api_name(first)}.log" if self.args.db_isolation
