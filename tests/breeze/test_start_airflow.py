@@ -454,10 +454,12 @@ def test_start_airflow_with_teams_and_db_isolation_shows_users_secrets_and_cross
                    "allow_consuming_by_teams names none) [queue]")
     airflow.wait_for(lambda: by_producer in (airflow.home / "logs" / "internal-api-team_a.log").read_text(),
                      "the producer's refusal in internal-api-team_a.log", timeout=60)
-    for user, dag_id in (("team_b_user", "team_b:consume_forecast"), ("team_a_user", "team_a:produce_forecast")):
+    for user, dag_id, consumer in (("team_b_user", "team_b:consume_forecast", "team_b:consume_forecast"),
+                                   ("team_a_user", "team_a:produce_forecast", "team_b")):  # the team, not its DAG
         rows = [json.loads(event["extra"]) for event in airflow.api("GET", "/eventLogs", user, params={
             "dag_id": dag_id, "event": "teams.trigger_denied"}).json()["event_logs"]]
-        assert [(r["refused_by"], r["consumer_dag_id"]) for r in rows] == [("producer", "team_b:consume_forecast")]
+        assert [(r["refused_by"], r.get("consumer_dag_id") or r["consumer_team"]) for r in rows] == [
+            ("producer", consumer)], rows
     assert airflow.api("GET", "/dags/team_b:consume_forecast/dagRuns").json()["dag_runs"] == []
 
     # Each team's task renders the macro of its own plugin (the same macro name in both teams' plugins).

@@ -205,8 +205,11 @@ def test_a_teams_event_triggers_only_the_consumers_that_allow_it_and_that_the_pr
     (by_producer,) = refusals(deployment, "team_c:consume_glob", since=started)
     assert (by_producer["team"], by_producer["target_team"], by_producer["refused_by"]) == ("team_c", "team_a", "producer")
     assert by_producer["reason"] == "the producer team_a admits only team_b (allow_consuming_by_teams)"
-    assert by_producer in refusals(deployment, "team_a:produce", since=started)
-    assert [r["consumer_dag_id"] for r in refusals(deployment, "team_a:produce", since=started)] == ["team_c:consume_glob"]
+    assert "producer_dag_id" not in by_producer  # team_c does not learn team_a's DAG ids ...
+    (told,) = refusals(deployment, "team_a:produce", since=started)  # ... nor team_a team_c's: the team, a count
+    assert (told["refused_by"], told["consumer_team"], told["consumer_dags"], told["reason"]) == (
+        "producer", "team_c", 1, by_producer["reason"])
+    assert "consumer_dag_id" not in told and "team_c:" not in json.dumps(told)
 
 
 def test_a_forged_queue_row_does_not_create_a_run(deployment):
@@ -226,8 +229,8 @@ def test_a_forged_queue_row_does_not_create_a_run(deployment):
             "WHERE uri = 's3://shared/orders'"
         )
 
-    by_producer = ("may not trigger team_c:consume_glob: the producer team_a admits no other team "
-                   "(its allow_consuming_by_teams names none) [run]")  # a forged event: no recorded consent
+    by_producer = ("may not trigger team_c:consume_glob: no teams it may reach were recorded with the event: it "
+                   "reaches team_a only [run]")  # a forged event: no consent recorded
     for line in (refusal, by_producer):
         deployment.wait_for(lambda: line in deployment.log_of("scheduler"), "the scheduler's refusal")
     deployment.wait_for(
@@ -405,9 +408,12 @@ def test_dataset_events_are_listed_to_the_producers_team_and_the_teams_it_admits
     assert [run["dag_id"] for run in admitted["created_dagruns"]] == ["team_b:consume"]
     assert event_id not in {e["id"] for e in dave["dataset_events"]}
     assert dave["total_entries"] == len(dave["dataset_events"]) < carol["total_entries"]
-    # dave lists team C's events, team-less ones, and none of team_a's or team_b's (bob's API event included)
-    assert {e["source_dag_id"] for e in dave["dataset_events"]} <= {None}
-    assert all(e["dataset_uri"] != "s3://shared/orders" or e["source_dag_id"] is None for e in dave["dataset_events"])
+    # dave lists no event of team_a or team_b (the API hides their source DAGs: ask the database whose they are)
+    of_other_teams = {row[0] for row in deployment.rows(
+        "SELECT e.id FROM dataset_event e LEFT JOIN teams_dataset_event_source s ON s.dataset_event_id = e.id "
+        "WHERE e.source_dag_id LIKE 'team\\_a:%' OR e.source_dag_id LIKE 'team\\_b:%' "
+        "OR s.source_teams::text IN ('[\"team_a\"]', '[\"team_b\"]')")}
+    assert event_id in of_other_teams and not {e["id"] for e in dave["dataset_events"]} & of_other_teams
     # an event bob posts through the API is team_b's: bob lists it, dave does not
     posted = requests.post(f"{deployment.url}/api/v1/datasets/events", auth=("bob", "bob"), timeout=30,
                            json={"dataset_uri": "s3://shared/api", "extra": {"secret": "of team_b"}})
@@ -416,6 +422,11 @@ def test_dataset_events_are_listed_to_the_producers_team_and_the_teams_it_admits
                                                   e=posted.json()["id"]) == 1, "team_b:consume_api's run of it")
     assert posted.json()["id"] in {e["id"] for e in events("bob")["dataset_events"]}
     assert posted.json()["id"] not in {e["id"] for e in events("dave")["dataset_events"]}
+    # and dave lists his own (the positive signal that his list is not empty for another reason)
+    own = requests.post(f"{deployment.url}/api/v1/datasets/events", auth=("dave", "dave"), timeout=30,
+                        json={"dataset_uri": "s3://shared/orders"})
+    assert own.status_code == 200, own.text
+    assert own.json()["id"] in {e["id"] for e in events("dave")["dataset_events"]}
 
 
 def test_a_tasks_inlet_events_are_those_that_may_reach_its_team(deployment):

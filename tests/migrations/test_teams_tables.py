@@ -121,3 +121,26 @@ def test_the_fork_tables_have_their_own_migration_chain(make_deployment):
     deployment.airflow("db", "reset", "--yes")
     assert deployment.rows(FORK_TABLES) == tables_after_upgrade
     assert deployment.rows("SELECT count(*) FROM dag") == [(0,)]
+
+
+def test_the_events_recorded_before_producers_consented_reach_their_producing_teams_only(make_deployment):
+    """Migration 0003 records, for each existing dataset event, the teams it may reach: its recorded producing
+    teams, else its producing DAG's team, else any team ('*')."""
+    deployment = make_deployment(local_executors("team_a", "team_b"))
+    python = str(Path(AIRFLOW).parent / "python")
+    deployment.airflow("db", "migrate")
+    run(deployment, python, "-c", "from airflow.teams import tables; tables.downgrade('2b8d4f6a1c93')")
+    with deployment._engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO dataset (uri, extra, created_at, updated_at, is_orphaned) "
+                                   "VALUES ('s3://old', '{}', now(), now(), false)")
+        connection.exec_driver_sql(
+            "INSERT INTO dataset_event (id, dataset_id, extra, source_dag_id, timestamp) SELECT v.id, d.id, '{}', "
+            "v.source, now() FROM dataset d, (VALUES (1, 'team_a:produce'), (2, NULL), (3, NULL), (4, 'legacy')) "
+            "AS v(id, source)")
+        connection.exec_driver_sql("INSERT INTO teams_dataset_event_source VALUES (2, '[\"team_b\"]'), (3, '[]')")
+
+    deployment.migrate()
+
+    assert deployment.rows("SELECT version_num FROM alembic_version_teams") == [(TEAMS_HEAD,)]
+    assert deployment.rows("SELECT dataset_event_id, team FROM teams_dataset_event_consumer ORDER BY 1, 2") == [
+        (1, "team_a"), (2, "team_b"), (3, "*"), (4, "*")]

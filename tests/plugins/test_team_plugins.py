@@ -117,6 +117,8 @@ def test_a_teams_plugin_module_is_imported_by_its_teams_processes_only(deploymen
                         "the scheduler to load the plugins")
     assert "shared_tools" in loaded_by(lambda pid, team, argv: "dag-processor --team team_b" in argv), (
         imports(deployment))
+    if deployment.isolated:  # team_a's internal API loaded plugins: the shared ones
+        assert "shared_tools" in loaded_by(lambda pid, team, argv: team == "team_a(internal-api)"), imports(deployment)
     # ... team_a's dag-processor loaded team_a's plugin (and its task used the macro: the test above) ...
     assert "team_a_tools" in loaded_by(lambda pid, team, argv: team == "team_a" and "dag-processor" in argv)
     # ... and no other process did: not the scheduler, the webserver, team_a's internal API or team_b's processes

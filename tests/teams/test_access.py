@@ -43,22 +43,32 @@ def test_allow_lists_are_validated_and_normalised():
 
 
 @pytest.mark.parametrize(
-    ("producers", "patterns", "reach"),
+    ("producers", "patterns", "reach", "admitted"),
     [
-        (["team_a"], None, ["team_a"]),  # the default: its own team
-        (["team_a"], ["team_b"], ["team_a", "team_b"]),
-        (["team_a"], ["team_*"], ["team_a", "team_b", "team_c"]),  # matched against the configured teams
-        (["team_a"], ["team_x"], ["team_a"]),  # a team that is not configured reaches nothing
-        (["team_a"], ["*"], ["*"]),  # any team, also those configured later
-        ([], None, ["*"]),  # a team-less producer: only the consumers decide
+        (["team_a"], None, ["team_a"], set()),  # the default: its own team
+        (["team_a"], ["team_b"], ["team_a", "team_b"], {"team_b"}),
+        (["team_a"], ["team_*"], ["team_a", "team_b", "team_c"], {"team_b", "team_c"}),  # the configured teams
+        (["team_a"], ["team_x"], ["team_a"], set()),  # a team that is not configured reaches nothing
+        (["team_a"], ["*"], ["*"], {"team_b", "team_c"}),  # any team, also those configured later
+        ([], None, ["*"], {"team_b", "team_c"}),  # a team-less producer: only the consumers decide
     ],
 )
-def test_an_event_reaches_the_teams_its_producer_admits(producers, patterns, reach):
+def test_an_event_reaches_the_teams_its_producer_admits(producers, patterns, reach, admitted):
     from airflow.teams.trigger_permissions import consenting_consumers, producer_admits
 
     assert consenting_consumers(producers, patterns, ["team_a", "team_b", "team_c", "other"]) == reach
-    admitted = {team: producer_admits(f"{team}:consumer", reach, producers).allowed for team in ("team_b", "team_c")}
-    assert admitted == {team: team in reach or reach == ["*"] for team in ("team_b", "team_c")}
+    assert {team for team in ("team_b", "team_c")
+            if producer_admits(f"{team}:consumer", reach, producers).allowed} == admitted
+    assert producer_admits("team_a:consumer", reach, producers).allowed  # its own team, always
+
+
+def test_an_event_recorded_without_consumer_teams_reaches_its_producing_team_only():
+    from airflow.teams.trigger_permissions import producer_admits
+
+    assert producer_admits("team_a:x", None, ["team_a"]).allowed
+    assert producer_admits("team_b:x", None, []).allowed  # no producing team: any team
+    assert producer_admits("team_b:x", None, ["team_a"]) == (
+        False, "no teams it may reach were recorded with the event: it reaches team_a only")
 
 
 def test_a_refusal_by_the_producer_says_whom_it_admits():
@@ -109,7 +119,7 @@ def test_refused_dataset_triggers_are_counted_and_logged(multi_team, monkeypatch
             "team": "team_a", "target_team": "team_b", "object": f"dataset event {event_id} on s3://refused-triggers",
             "reason": "team_a is another team and the DAG sets no allow_triggering_by_teams",
             "dataset_event_id": event_id, "dataset_uri": "s3://refused-triggers", "stage": "queue",
-            "producer_team": "team_a", "producer_dag_id": "team_a:produce", "consumer_dag_id": "team_b:consume",
+            "producer_team": "team_a", "consumer_dag_id": "team_b:consume",
             "refused_by": "consumer"})]
         assert session.get(DagModel, "team_b:open").allow_triggering_by_teams == ["team_*"]
         session.rollback()

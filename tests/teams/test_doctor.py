@@ -77,6 +77,9 @@ def _sql(statement: str, **params) -> None:
     ("dag_from_single_team_mode", "dag_teams", None,
      "1 active DAG(s) without a team, left from single-team mode (legacy_etl): no team's component runs them."),
     ("pool_of_removed_team", "team_pools", None, "Pool 'team_z:big' names team 'team_z', which is not configured"),
+    ("plugins_of_removed_team", "plugin_folders", None,
+     "holds the plugins of team 'team_z', which is not configured: every component (scheduler, webserver, "
+     "internal APIs, every team) loads them as shared plugins."),
     ("executor_class_gone", "executors_import", "team_b",
      "team 'team_b', executor 'b': class 'my_company.executors.Gone' cannot be imported (ModuleNotFoundError"),
     ("fork_tables_behind", "fork_tables", None, "The multi-team fork's tables are not migrated"),
@@ -108,6 +111,14 @@ def test_each_check_says_what_breaks_it_in_one_line(live_teams, multi_team, monk
 
         with create_session() as session:
             session.add(DagModel(dag_id=dag_id, is_active=True, is_paused=False))
+    elif breakage == "plugins_of_removed_team":  # its (inactive) DAG remains, and its plugins folder
+        (tmp_path / "plugins" / "team_z" / "tools").mkdir(parents=True)
+        (tmp_path / "plugins" / "team_z" / "tools" / "macros.py").write_text("")
+        (tmp_path / "plugins" / "team_a").mkdir()  # a configured team's folder: not reported
+        (tmp_path / "plugins" / "team_a" / "macros.py").write_text("")
+        monkeypatch.setattr("airflow.settings.PLUGINS_FOLDER", str(tmp_path / "plugins"))
+        _sql("INSERT INTO dag (dag_id, is_paused, is_subdag, is_active, has_task_concurrency_limits, max_active_tasks, "
+             "max_consecutive_failed_dag_runs) VALUES ('team_z:etl', false, false, false, false, 16, 0)")
     elif breakage == "pool_of_removed_team":
         _sql("INSERT INTO slot_pool (pool, slots, description, include_deferred) VALUES ('team_z:big', 1, '', false)")
     elif breakage == "executor_class_gone":

@@ -203,7 +203,7 @@ def test_a_team_reads_in_its_audit_log_why_another_teams_event_did_not_trigger_i
     assert json.loads(row["extra"]) == {
         "team": "team_b", "target_team": "team_a", "object": f"dataset event {event_id} on s3://shared/b_out",
         "reason": reason, "dataset_event_id": event_id, "dataset_uri": "s3://shared/b_out", "stage": "queue",
-        "producer_team": "team_b", "producer_dag_id": None, "consumer_dag_id": "team_a:reads", "refused_by": "consumer"}
+        "producer_team": "team_b", "consumer_dag_id": "team_a:reads", "refused_by": "consumer"}
     assert deployment.scalar("SELECT count(*) FROM dag_run WHERE dag_id = 'team_a:reads'") == 0
     for user in ("bob", "gina"):  # team_b's users do not read team_a's audit log
         assert refusals(user).status_code == 403, user

@@ -48,7 +48,6 @@ def record(
     obj: str,
     reason: str,
     tags: dict[str, Any],
-    also_dag_id: str | None = None,
     session: Session | None = None,
     audit: bool = True,
     level: int = logging.WARNING,
@@ -61,8 +60,7 @@ def record(
     With ``session`` the row is written in that transaction (the caller commits it with its work);
     without, in a transaction of its own, as the caller is about to fail. A process without database
     access (its team's internal API records what it refuses) writes no row. ``refs`` adds the ids of
-    the object (a dataset event's id and URI), for the pages that show it. ``also_dag_id``: the same row
-    on a second DAG, whose team also reads it (the producer of a dataset event it refused).
+    the object (a dataset event's id and URI), for the pages that show it.
     """
     from airflow.stats import Stats
 
@@ -71,8 +69,7 @@ def record(
     if not audit:
         return
     details = {"team": team, "target_team": target_team, "object": obj, "reason": reason, **(refs or {})}
-    for row_dag_id in dict.fromkeys((dag_id, also_dag_id) if also_dag_id else (dag_id,)):
-        write_audit_row(metric, row_dag_id, details, session)
+    write_audit_row(metric, dag_id, details, session)
 
 
 def write_audit_row(event: str, dag_id: str | None, details: dict[str, Any], session: Session | None) -> None:
@@ -134,7 +131,8 @@ def refused_dataset_events(limit: int = 20) -> list[dict[str, Any]]:
             except ValueError:
                 continue
             if isinstance(details, dict) and "dataset_event_id" in details:
-                consumer = details.get("consumer_dag_id", dag_id)
+                # a consumer's row names its DAG; a producer's row the consuming team
+                consumer = details.get("consumer_dag_id") or details.get("consumer_team") or dag_id
                 refused.setdefault(
                     (details["dataset_event_id"], consumer), {"when": when, "dag_id": dag_id, **details}
                 )

@@ -169,6 +169,30 @@ def dag_teams(session: Session) -> Iterator[Problem]:
         )
 
 
+def plugin_folders(session: Session) -> Iterator[Problem]:
+    """
+    Find the plugin folders of teams that are not configured.
+
+    A team with DAGs in the database but not in [core] executor (e.g. removed): its folder in
+    [core] plugins_folder is no team's, so every component loads its plugins as shared ones.
+    """
+    from sqlalchemy import select
+
+    from airflow.models.dag import DagModel
+    from airflow.teams import plugins
+
+    # the teams the database still has DAGs of
+    named = {ids.team_of(dag_id) for dag_id in session.scalars(select(DagModel.dag_id))} - {None}
+    for folder in plugins.folders_named_like_other_teams(named - set(config.load().teams)):
+        yield Problem(
+            "plugin_folders",
+            None,
+            f"{folder} holds the plugins of team {os.path.basename(folder)!r}, which is not configured: "
+            "every component (scheduler, webserver, internal APIs, every team) loads them as shared plugins. "
+            "Move the folder out of [core] plugins_folder, or add the team to [core] executor.",
+        )
+
+
 def team_pools(session: Session) -> Iterator[Problem]:
     from sqlalchemy import select
 
@@ -345,6 +369,7 @@ CHECKS: tuple[Callable[..., Iterator[Problem]], ...] = (
     team_folders,
     live_components,
     dag_teams,
+    plugin_folders,
     team_pools,
     dag_references,
     executor_failures,

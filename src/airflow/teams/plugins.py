@@ -71,7 +71,7 @@ def team_plugins_folder(team: str) -> str:
 
     configured = TeamConf(team).team_value("core", "plugins_folder")
     folder = os.path.expanduser(configured) if configured else os.path.join(settings.PLUGINS_FOLDER, team)
-    return os.path.abspath(folder)
+    return os.path.realpath(folder)  # the plugins manager follows symbolic links: compare real paths
 
 
 def _team_folders() -> dict[str, str]:
@@ -82,7 +82,7 @@ def _team_folders() -> dict[str, str]:
 
 def team_of_plugin_file(path: str) -> str | None:
     """Return the team whose plugins folder holds ``path``, or None (a shared plugin)."""
-    path = os.path.abspath(path)
+    path = os.path.realpath(path)
     return next((team for team, folder in _team_folders().items() if paths.below(path, folder)), None)
 
 
@@ -111,7 +111,7 @@ def search_locations(locations: list[tuple[str, Iterable[str]]]) -> list[tuple[s
 def _without_team_files(files: Iterable[str]) -> Iterator[str]:
     folders = list(_team_folders().values())
     for path in files:
-        if not any(paths.below(os.path.abspath(path), folder) for folder in folders):
+        if not any(paths.below(os.path.realpath(path), folder) for folder in folders):
             yield path
 
 
@@ -124,7 +124,6 @@ def restrict(plugin: AirflowPlugin, path: str) -> None:
     """Drop from a team's plugin what only shared components use, with one warning naming the team."""
     if not multi_team_enabled() or (team := team_of_plugin_file(path)) is None:
         return
-    plugin.team = team
     if dropped := [name for name in SHARED_ONLY_ATTRIBUTES if getattr(plugin, name, None)]:
         for name in dropped:
             setattr(plugin, name, [])
@@ -166,3 +165,24 @@ def add_served_team_plugins() -> None:
         for plugin in added:
             for listener in plugin.listeners:
                 listeners._listener_manager.add_listener(listener)
+
+
+def folders_named_like_other_teams(team_names: set[str]) -> list[str]:
+    """
+    Return the folders in ``[core] plugins_folder`` named after one of ``team_names`` that hold Python files.
+
+    For teams that are not configured: every component loads those folders as shared plugins.
+    """
+    from airflow import settings
+
+    root = settings.PLUGINS_FOLDER
+    if not root or not os.path.isdir(root):
+        return []
+    found = []
+    for name in sorted(set(os.listdir(root)) & team_names):
+        folder = os.path.join(root, name)
+        if os.path.realpath(folder) in _team_folders().values() or not os.path.isdir(folder):
+            continue
+        if any(file.endswith(".py") for _, _, files in os.walk(folder, followlinks=True) for file in files):
+            found.append(folder)
+    return found

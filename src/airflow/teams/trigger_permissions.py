@@ -111,12 +111,23 @@ def consenting_consumers(
 
 
 def producer_admits(
-    consumer_dag_id: str, consumer_teams: Collection[str], producer_teams: Iterable[str]
+    consumer_dag_id: str, consumer_teams: Collection[str] | None, producer_teams: Iterable[str]
 ) -> Decision:
-    """Whether the producer of an event that may reach ``consumer_teams`` admits ``consumer_dag_id``."""
+    """
+    Whether the producer of an event that may reach ``consumer_teams`` admits ``consumer_dag_id``.
+
+    ``consumer_teams`` None: none were recorded with the event (written behind the dataset manager's
+    back, or while multi-team mode was off): it reaches its producing teams only, any team if none.
+    """
+    producers = ", ".join(sorted(set(producer_teams)))
+    if consumer_teams is None:
+        if not producers or ids.team_of(consumer_dag_id) in set(producer_teams):
+            return Decision(True, "no consumer teams recorded: the producer's own team, or no producer team")
+        return Decision(
+            False, f"no teams it may reach were recorded with the event: it reaches {producers} only"
+        )
     if ANY_TEAM in consumer_teams or ids.team_of(consumer_dag_id) in consumer_teams:
         return Decision(True, "admitted by the producer")
-    producers = ", ".join(sorted(set(producer_teams)))
     others = sorted(set(consumer_teams) - set(producer_teams))
     if not others:
         return Decision(

@@ -94,18 +94,6 @@ def producer_teams(event: DatasetEvent) -> list[str]:
     return [team] if team else []
 
 
-def consumer_teams(event: DatasetEvent) -> frozenset[str]:
-    """
-    Return the teams (or ``*``) an event may reach, as its producer consented.
-
-    An event recorded without them (before the fork recorded them, or written behind the dataset
-    manager's back) reaches its producing teams only, or any team if it has none.
-    """
-    if (recorded := tables.consumer_teams(event)) is not None:
-        return recorded
-    return frozenset(producer_teams(event) or [trigger_permissions.ANY_TEAM])
-
-
 def events_reaching(teams: Collection[str], own_events):
     """
     Return the condition that keeps the dataset events that may reach ``teams`` (a user's, a task's).
@@ -142,29 +130,35 @@ def inlet_events_of_served_team() -> list:
 
 
 def _permitted(
-    event: DatasetEvent, consumer: str, allow: list[str] | None, stage: str, session: Session
+    event: DatasetEvent,
+    consumer: str,
+    allow: list[str] | None,
+    stage: str,
+    session: Session,
+    refused_by_producer: dict[str, list[str]] | None = None,
 ) -> bool:
-    """Whether ``consumer`` admits the event's producer and the producer admits the consumer's team."""
+    """
+    Whether ``consumer`` admits the event's producer and the producer admits the consumer's team.
+
+    ``refused_by_producer`` collects, per consumer team, the reasons of the producer's refusals.
+    """
     producers = producer_teams(event)
     decision = trigger_permissions.may_trigger(consumer, allow, producers)
     if not decision.allowed:
         _deny(event, consumer, decision.reason, "consumer", stage, session)
         return False
-    decision = trigger_permissions.producer_admits(consumer, consumer_teams(event), producers)
+    decision = trigger_permissions.producer_admits(consumer, tables.consumer_teams(event), producers)
     if not decision.allowed:
         _deny(event, consumer, decision.reason, "producer", stage, session)
+        if refused_by_producer is not None:
+            refused_by_producer.setdefault(str(ids.team_of(consumer)), []).append(decision.reason)
     return decision.allowed
 
 
 def _deny(
     event: DatasetEvent, consumer: str, reason: str, refused_by: str, stage: str, session: Session
 ) -> None:
-    """
-    Log, count and audit a refused event.
-
-    The audit row is on the consumer's DAG, and on the producing DAG too when the producer refused: both
-    teams read why in their audit logs and on the Datasets page.
-    """
+    """Log, count and audit (on the consumer's DAG) a refused event."""
     teams = producer_teams(event)
     producers = ", ".join(teams) or "no team"
     producer_team, consumer_team = "+".join(teams) or None, ids.team_of(consumer)  # "+": a tag value
@@ -176,7 +170,6 @@ def _deny(
         team=producer_team if refused_by == "consumer" else consumer_team,
         target_team=consumer_team if refused_by == "consumer" else producer_team,
         dag_id=consumer,
-        also_dag_id=event.source_dag_id if refused_by == "producer" else None,
         obj=f"dataset event {event.id} on {event.uri}",
         reason=reason,
         tags={"consumer": consumer, "kind": "dataset", "stage": stage, "refused_by": refused_by},
@@ -186,7 +179,6 @@ def _deny(
             "dataset_uri": event.uri,
             "stage": stage,
             "producer_team": producer_team,
-            "producer_dag_id": event.source_dag_id,
             "consumer_dag_id": consumer,
             "refused_by": refused_by,
         },
@@ -194,7 +186,12 @@ def _deny(
 
 
 def allowed_consumers(event: DatasetEvent, dags: set[DagModel]) -> set[DagModel]:
-    """Return the consumer DAGs an event may queue; the others are refused (logged and counted)."""
+    """
+    Return the consumer DAGs an event may queue; the others are refused (logged and counted).
+
+    Where the producer refused, its DAG's audit log gets one row per consuming team, naming the team
+    and how many of its DAGs asked, not the DAGs: a team does not learn another team's DAG ids.
+    """
     if not multi_team_enabled():
         return dags
     from sqlalchemy.orm import object_session
@@ -203,7 +200,37 @@ def allowed_consumers(event: DatasetEvent, dags: set[DagModel]) -> set[DagModel]
     if not dags:
         return dags
     allow = tables.allow_lists([dag.dag_id for dag in dags], session)
-    return {dag for dag in dags if _permitted(event, dag.dag_id, allow[dag.dag_id], "queue", session)}
+    refused_by_producer: dict[str, list[str]] = {}
+    allowed = {
+        dag
+        for dag in dags
+        if _permitted(event, dag.dag_id, allow[dag.dag_id], "queue", session, refused_by_producer)
+    }
+    for team, reasons in sorted(refused_by_producer.items()):
+        _tell_producer(event, team, reasons, session)
+    return allowed
+
+
+def _tell_producer(event: DatasetEvent, consumer_team: str, reasons: list[str], session: Session) -> None:
+    """Write the producer's refusal of one consuming team's DAGs on the producing DAG's audit log."""
+    if event.source_dag_id is None:
+        return  # an API event: no DAG of the producer to write it on (the consumers' rows say it)
+    producer_team = "+".join(producer_teams(event)) or None
+    details = {
+        "team": consumer_team,
+        "target_team": producer_team,
+        "object": f"dataset event {event.id} on {event.uri}",
+        "reason": reasons[0],
+        "dataset_event_id": event.id,
+        "dataset_uri": event.uri,
+        "stage": "queue",
+        "producer_team": producer_team,
+        "producer_dag_id": event.source_dag_id,
+        "consumer_team": consumer_team,
+        "consumer_dags": len(reasons),
+        "refused_by": "producer",
+    }
+    denials.write_audit_row("teams.trigger_denied", event.source_dag_id, details, session)
 
 
 def consumable_events(

@@ -18,7 +18,8 @@
 """
 Add producer-side consent of dataset events (AIP-67).
 
-A DAG's allow_consuming_by_teams, and the teams each dataset event may reach.
+A DAG's allow_consuming_by_teams, and the teams each dataset event may reach. The events recorded
+before reach their producing teams only (those recorded, else the producing DAG's), any team if none.
 
 Revision ID: 5e0a7c3b9d14
 Revises: 2b8d4f6a1c93
@@ -63,6 +64,31 @@ def upgrade():
             ondelete="CASCADE",
         ),
     )
+
+    _existing_events_reach_their_producers()
+
+
+def _existing_events_reach_their_producers() -> None:
+    from airflow.teams import ids
+
+    bind = op.get_bind()
+    events = bind.execute(
+        sa.text(
+            "SELECT e.id, e.source_dag_id, s.source_teams FROM dataset_event e "
+            "LEFT JOIN teams_dataset_event_source s ON s.dataset_event_id = e.id"
+        )
+    )
+    rows = []
+    for event_id, source_dag_id, source_teams in events:
+        if isinstance(source_teams, str):
+            source_teams = json.loads(source_teams)
+        if source_teams is None:
+            team = ids.team_of(source_dag_id) if source_dag_id else None
+            source_teams = [team] if team else []
+        rows += [{"dataset_event_id": event_id, "team": team} for team in sorted(set(source_teams)) or ["*"]]
+    if rows:
+        consumers = sa.table("teams_dataset_event_consumer", sa.column("dataset_event_id"), sa.column("team"))
+        op.bulk_insert(consumers, rows)
 
 
 def downgrade():
