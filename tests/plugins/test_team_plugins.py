@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from teams_breeze.services import free_port
 
 from tests.test_utils.deployment import local_executors
 
@@ -74,6 +75,9 @@ def deployment(tmp_path_factory, postgres_server, db_access):
         deployment.write_dag(team, f"uses_{plugin}.py", USES_MACRO.format(plugin=plugin))
     deployment.migrate()
     deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=4)
+    for team in ("team_a", "team_b"):
+        deployment.start(f"triggerer-{team}", "triggerer", "--team", team,
+                         env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
     deployment.start_webserver()
     deployment.wait_for_webserver()
     yield deployment
@@ -117,6 +121,10 @@ def test_a_teams_plugin_module_is_imported_by_its_teams_processes_only(deploymen
                         "the scheduler to load the plugins")
     assert "shared_tools" in loaded_by(lambda pid, team, argv: "dag-processor --team team_b" in argv), (
         imports(deployment))
+    if not deployment.isolated:  # plugins loaded at import: each triggerer loaded them, team_a's its own too
+        for team, expected in (("team_a", {"shared_tools", "team_a_tools"}), ("team_b", {"shared_tools"})):
+            deployment.wait_for(lambda team=team, expected=expected: loaded_by(
+                lambda pid, _, argv: f"triggerer --team {team}" in argv) == expected, f"{team}'s triggerer plugins")
     if deployment.isolated:  # team_a's internal API loaded plugins: the shared ones
         assert "shared_tools" in loaded_by(lambda pid, team, argv: team == "team_a(internal-api)"), imports(deployment)
     # ... team_a's dag-processor loaded team_a's plugin (and its task used the macro: the test above) ...
