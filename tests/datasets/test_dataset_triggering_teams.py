@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import pendulum
 import pytest
 import requests
 
@@ -48,6 +49,9 @@ PRODUCER = """
 
     with DAG("produce", schedule=None, start_date=pendulum.datetime(2024, 1, 1), allow_consuming_by_teams=["team_b"]):
         EmptyOperator(task_id="produce", outlets=[Dataset("s3://shared/orders")])
+
+    with DAG("notes", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):  # a dataset nobody consumes
+        EmptyOperator(task_id="note", outlets=[Dataset("s3://shared/notes")])
 
     with DAG("trigger_b", schedule=None, start_date=pendulum.datetime(2024, 1, 1)):
         TriggerDagRunOperator(task_id="trigger", trigger_dag_id="team_b:target")
@@ -126,7 +130,7 @@ def deployment(tmp_path_factory, postgres_server, db_access):
         deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
     deployment.start("scheduler", "scheduler")
     deployment.start_webserver()
-    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 17, "the DAGs")
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 18, "the DAGs")
     deployment.wait_for_webserver()
     yield deployment
     deployment.stop_all()
@@ -164,6 +168,13 @@ def events_of_run(deployment, run_id: int) -> list[tuple]:
     )
 
 
+def finished_run(deployment, dag_id: str, run_id: str) -> str:
+    """Wait until the run ``run_id`` of ``dag_id`` finished; return its state."""
+    return deployment.wait_for(lambda: deployment.scalar(
+        "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r AND state IN ('success', 'failed')",
+        d=dag_id, r=run_id), f"run {run_id} of {dag_id} to finish")
+
+
 def queued_since(deployment, target_dag_id: str, moment) -> int:
     return deployment.scalar("SELECT count(*) FROM dataset_dag_run_queue WHERE target_dag_id = :d "
                              "AND created_at >= :m", d=target_dag_id, m=moment)
@@ -173,8 +184,8 @@ def test_a_teams_event_triggers_only_the_consumers_that_allow_it_and_that_the_pr
     allowed = ("team_a:consume", "team_b:consume")
     before = {dag_id: latest_run(deployment, dag_id) for dag_id in allowed}
     started = deployment.scalar("SELECT now()")
-    deployment.airflow("dags", "trigger", "team_a:produce")
-    assert deployment.wait_for_dag_run("team_a:produce") == "success"
+    deployment.airflow("dags", "trigger", "team_a:produce", "--run-id", "consents")
+    assert finished_run(deployment, "team_a:produce", "consents") == "success"
 
     for dag_id in allowed:
         events = events_of_run(deployment, wait_for_new_run(deployment, dag_id, before[dag_id]))
@@ -424,9 +435,40 @@ def test_dataset_events_are_listed_to_the_producers_team_and_the_teams_it_admits
     assert posted.json()["id"] not in {e["id"] for e in events("dave")["dataset_events"]}
     # and dave lists his own (the positive signal that his list is not empty for another reason)
     own = requests.post(f"{deployment.url}/api/v1/datasets/events", auth=("dave", "dave"), timeout=30,
-                        json={"dataset_uri": "s3://shared/orders"})
+                        json={"dataset_uri": "s3://shared/notes"})  # triggers no DAG of the other tests
     assert own.status_code == 200, own.text
     assert own.json()["id"] in {e["id"] for e in events("dave")["dataset_events"]}
+
+
+def test_the_datasets_page_counts_the_events_that_may_reach_the_users_teams(deployment):
+    """The Datasets page's per-dataset count and last update, and a DAG's next-run dataset times, keep to the
+    events the user lists (REST) and that may reach the DAG's team: not team_a's events that admit no team_c."""
+    deployment.airflow("dags", "trigger", "team_a:produce", "--run-id", "for_counts")
+    assert finished_run(deployment, "team_a:produce", "for_counts") == "success"
+    not_for_team_c = {row[0] for row in deployment.rows(
+        "SELECT e.timestamp FROM dataset_event e JOIN dataset d ON d.id = e.dataset_id "
+        "WHERE d.uri = 's3://shared/orders' AND e.source_dag_id LIKE 'team\\_a:%'")}
+
+    def summary(user: str) -> dict:
+        page = deployment.login(user, user).get(f"{deployment.url}/object/datasets_summary",
+                                                params={"uri_pattern": "shared/orders"})
+        assert page.status_code == 200, page.text
+        [orders] = page.json()["datasets"]
+        return orders
+
+    def listed(user: str) -> int:
+        response = requests.get(f"{deployment.url}/api/v1/datasets/events", auth=(user, user), timeout=30,
+                                params={"limit": 1, "dataset_id": summary("carol")["id"]})
+        return response.json()["total_entries"]
+
+    for user in ("carol", "bob", "dave"):
+        assert summary(user)["total_updates"] == listed(user), user
+    assert summary("dave")["total_updates"] < summary("carol")["total_updates"]  # carol counts every event
+    next_run = deployment.login("dave", "dave").get(f"{deployment.url}/object/next_run_datasets/team_c:consume")
+    assert next_run.status_code == 200, next_run.text
+    [orders] = [event for event in next_run.json()["events"] if event["uri"] == "s3://shared/orders"]
+    assert orders["lastUpdate"] is None or pendulum.parse(orders["lastUpdate"]) not in not_for_team_c
+    assert pendulum.parse(summary("carol")["last_dataset_update"]) in not_for_team_c  # the newest is team_a's
 
 
 def test_a_tasks_inlet_events_are_those_that_may_reach_its_team(deployment):
@@ -436,12 +478,12 @@ def test_a_tasks_inlet_events_are_those_that_may_reach_its_team(deployment):
     if deployment.isolated:
         pytest.skip("with database isolation a task reads no inlet events (no database session)")
     deployment.airflow("dags", "trigger", "team_a:produce", "--run-id", "for_inlets")
-    assert deployment.wait_for_dag_run("team_a:produce") == "success"
+    assert finished_run(deployment, "team_a:produce", "for_inlets") == "success"
     event_id = deployment.scalar("SELECT id FROM dataset_event WHERE source_run_id = 'for_inlets'")
     listed = {}
     for team in ("team_b", "team_c"):
         deployment.airflow("dags", "trigger", f"{team}:read_inlets", "--run-id", "inlets")
-        assert deployment.wait_for_dag_run(f"{team}:read_inlets") == "success"
+        assert finished_run(deployment, f"{team}:read_inlets", "inlets") == "success"
         [line] = [line for line in deployment.task_logs(f"{team}:read_inlets").splitlines() if "INLET EVENTS [" in line]
         listed[team] = set(json.loads(line.split("INLET EVENTS ", 1)[1]))
 

@@ -113,20 +113,29 @@ def events_reaching(teams: Collection[str], own_events):
     )
 
 
-def inlet_events_of_served_team() -> list:
+def events_reaching_team(team: str | None) -> list:
     """
-    Return the conditions that keep a task's ``inlet_events`` to the events that may reach its team.
+    Return the conditions that keep dataset events to those that may reach ``team``'s DAGs.
 
-    Its own team's, and those other teams' producers admitted it to; nothing outside multi-team mode or
-    in a process serving no team. (With database isolation a task reads no events from the database.)
+    Its own team's, and those other teams' producers admitted it to; none outside multi-team mode or
+    without a team.
     """
-    from airflow.teams import process_team
-
-    if not multi_team_enabled() or (team := process_team.serving_team()) is None:
+    if not multi_team_enabled() or team is None:
         return []
     from airflow.models.dataset import DatasetEvent
 
     return [events_reaching([team], ids.sql_of_team(DatasetEvent.source_dag_id, team))]
+
+
+def inlet_events_of_served_team() -> list:
+    """
+    Return the conditions that keep a task's ``inlet_events`` to the events that may reach its team.
+
+    (With database isolation a task reads no events from the database.)
+    """
+    from airflow.teams import process_team
+
+    return events_reaching_team(process_team.serving_team())
 
 
 def _permitted(

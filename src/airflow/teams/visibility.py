@@ -123,6 +123,29 @@ def readable_dataset_events(readable_dag_ids: Collection[str]):
     return events_reaching(current_user_teams(), DatasetEvent.source_dag_id.in_(readable_dag_ids))
 
 
+def listed_dataset_events() -> list:
+    """
+    Return the conditions that keep the dataset events counted for the UI's user (multi-team mode).
+
+    As :func:`readable_dataset_events`; none for a user who may read every DAG.
+    """
+    if not multi_team_enabled():
+        return []
+    from airflow.www.extensions.init_auth_manager import get_auth_manager
+
+    auth_manager = get_auth_manager()
+    if auth_manager.is_authorized_dag(method="GET"):
+        return []
+    return [readable_dataset_events(auth_manager.get_permitted_dag_ids(methods=["GET"]))]
+
+
+def events_reaching_dag(dag_id: str) -> list:
+    """Return the conditions that keep dataset events to those that may reach the team of ``dag_id``."""
+    from airflow.teams.triggering import events_reaching_team
+
+    return events_reaching_team(ids.team_of(dag_id))
+
+
 def only_readable_dags(dag_id_column) -> tuple:
     """Return the extra condition that keeps a query's rows to readable DAGs (none outside multi-team mode)."""
     readable = readable_dag_ids()
