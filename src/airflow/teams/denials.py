@@ -133,7 +133,10 @@ def refused_dataset_events(limit: int = 20) -> list[dict[str, Any]]:
             if isinstance(details, dict) and "dataset_event_id" in details:
                 # a consumer's row names its DAG; a producer's row the consuming team
                 consumer = details.get("consumer_dag_id") or details.get("consumer_team") or dag_id
+                # rows written before producers consented: a consumer's refusal, ``team`` the producer's
+                defaults = {"refused_by": "consumer", "producer_team": details.get("team")}
                 refused.setdefault(
-                    (details["dataset_event_id"], consumer), {"when": when, "dag_id": dag_id, **details}
+                    (details["dataset_event_id"], consumer),
+                    {"when": when, "dag_id": dag_id, **defaults, **details},
                 )
     return list(refused.values())[:limit]

@@ -178,10 +178,10 @@ def folders_named_like_other_teams(team_names: set[str]) -> list[str]:
     root = settings.PLUGINS_FOLDER
     if not root or not os.path.isdir(root):
         return []
-    found = []
+    configured, found = set(_team_folders().values()), []
     for name in sorted(set(os.listdir(root)) & team_names):
         folder = os.path.join(root, name)
-        if os.path.realpath(folder) in _team_folders().values() or not os.path.isdir(folder):
+        if os.path.realpath(folder) in configured or not os.path.isdir(folder):
             continue
         if any(file.endswith(".py") for _, _, files in os.walk(folder, followlinks=True) for file in files):
             found.append(folder)

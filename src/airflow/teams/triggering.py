@@ -100,7 +100,7 @@ def events_reaching(teams: Collection[str], own_events):
 
     ``own_events`` is the condition on the events whose producing DAG they read (or are); the others
     must have been admitted to one of ``teams`` by their producer. An event with no producing DAG and no
-    consumer teams recorded (posted before the fork recorded them) names no team: it reaches every team.
+    consumer teams recorded (while multi-team mode was off) names no team: it reaches every team.
     """
     from sqlalchemy import and_, not_, or_
 

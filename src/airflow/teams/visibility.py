@@ -24,8 +24,6 @@ auth manager lets the user read and to the pools of the user's teams.
 
 from __future__ import annotations
 
-from typing import Collection
-
 from flask_appbuilder.models.filters import BaseFilter
 
 from airflow.teams import ids, multi_team_enabled, paths, pools
@@ -108,35 +106,26 @@ def without_unreadable_source(event: dict) -> dict:
     return event
 
 
-def readable_dataset_events(readable_dag_ids: Collection[str]):
-    """
-    Return the condition that keeps the dataset events listed to a user of some teams (multi-team mode).
-
-    An event is listed with the DAG that produced it, and to the teams its producer admitted (its own,
-    those its ``allow_consuming_by_teams`` named, every team for a team-less producer). An event with no
-    producing DAG recorded before producers consented names no team: every user lists it, as upstream.
-    """
-    from airflow.models.dataset import DatasetEvent
-    from airflow.teams.triggering import events_reaching
-    from airflow.teams.user_teams import current_user_teams
-
-    return events_reaching(current_user_teams(), DatasetEvent.source_dag_id.in_(readable_dag_ids))
-
-
 def listed_dataset_events() -> list:
     """
-    Return the conditions that keep the dataset events counted for the UI's user (multi-team mode).
+    Return the conditions that keep the dataset events listed (and counted) to the UI's or API's user.
 
-    As :func:`readable_dataset_events`; none for a user who may read every DAG.
+    In multi-team mode: an event is listed with the DAG that produced it, and to the teams its producer
+    admitted (its own, those its ``allow_consuming_by_teams`` named, every team for a team-less
+    producer); a user who may read every DAG lists every event.
     """
     if not multi_team_enabled():
         return []
+    from airflow.models.dataset import DatasetEvent
+    from airflow.teams.triggering import events_reaching
+    from airflow.teams.user_teams import current_user_teams
     from airflow.www.extensions.init_auth_manager import get_auth_manager
 
     auth_manager = get_auth_manager()
     if auth_manager.is_authorized_dag(method="GET"):
         return []
-    return [readable_dataset_events(auth_manager.get_permitted_dag_ids(methods=["GET"]))]
+    readable = auth_manager.get_permitted_dag_ids(methods=["GET"])
+    return [events_reaching(current_user_teams(), DatasetEvent.source_dag_id.in_(readable))]
 
 
 def events_reaching_dag(dag_id: str) -> list:
