@@ -142,6 +142,16 @@ def own_session_interface(_sqlite_db_created):
             _SESSION_MODEL_OF_PROCESS.extend(m.class_ for m in Model.registry.mappers if m.local_table.name == "session")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _stop_the_modules_deployments():
+    """Processes of a module's deployments end with the module, also where a fixture's start failed."""
+    yield
+    import sys
+
+    if (deployment := sys.modules.get("tests.test_utils.deployment")) is not None:
+        deployment.stop_leftover_processes()
+
+
 @pytest.fixture(autouse=True)
 def _serve_no_team_after_the_test():
     """A test that plays a team's process (``process_team.serve``) leaves the worker serving no team."""

@@ -25,11 +25,9 @@ def deployment(tmp_path_factory, postgres_server):
     database = postgres_server.create_database(f"e2e_shared_api_{root.name.replace('-', '_')}")
     deployment = Deployment(root, database, local_executors("team_a", "team_b"))
     deployment.migrate()
-    try:
-        deployment.isolate(shared=True)
-        yield deployment
-    finally:
-        deployment.stop_all()
+    deployment.isolate(shared=True)
+    yield deployment
+    deployment.stop_all()
 
 
 def get_current(deployment: Deployment, server: str, signer: str, dag_team: str):

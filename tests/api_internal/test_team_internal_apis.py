@@ -117,20 +117,18 @@ def deployment(tmp_path_factory, postgres_server, statsd):
     deployment.write_dag("team_a", "attacker.py", ATTACKER.format(folder=deployment.team_folder("team_a")))
     deployment.direct_access_expected.add("team_a:attacker")  # its ORM attempts fail, as they must
     deployment.migrate()
-    try:
-        deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=3)
-        for dag_id in ("team_a:victim", "team_b:victim", "team_a:attacker"):
-            deployment.airflow("dags", "trigger", dag_id)
-        for team in ("team_a", "team_b"):
-            deployment.wait_for(lambda team=team: deployment.scalar(
-                "SELECT count(*) FROM task_instance WHERE dag_id = :d AND ((task_id = 'push' AND state = 'success') "
-                "OR (task_id = 'wait' AND state = 'deferred'))", d=f"{team}:victim") == 2, f"{team}'s tasks")
-        assert deployment.wait_for_dag_run("team_a:attacker") == "failed"  # its task "cross" fails
-        deployment.stop("scheduler")  # nothing changes team_b's rows from now on but the calls under test
-        deployment.start("triggerer-team_a", "triggerer", "--team", "team_a")
-        yield deployment
-    finally:
-        deployment.stop_all()
+    deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=3)
+    for dag_id in ("team_a:victim", "team_b:victim", "team_a:attacker"):
+        deployment.airflow("dags", "trigger", dag_id)
+    for team in ("team_a", "team_b"):
+        deployment.wait_for(lambda team=team: deployment.scalar(
+            "SELECT count(*) FROM task_instance WHERE dag_id = :d AND ((task_id = 'push' AND state = 'success') "
+            "OR (task_id = 'wait' AND state = 'deferred'))", d=f"{team}:victim") == 2, f"{team}'s tasks")
+    assert deployment.wait_for_dag_run("team_a:attacker") == "failed"  # its task "cross" fails
+    deployment.stop("scheduler")  # nothing changes team_b's rows from now on but the calls under test
+    deployment.start("triggerer-team_a", "triggerer", "--team", "team_a")
+    yield deployment
+    deployment.stop_all()
 
 
 def url(deployment: Deployment, team: str) -> str:

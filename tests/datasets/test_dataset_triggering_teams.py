@@ -121,21 +121,19 @@ def deployment(tmp_path_factory, postgres_server, db_access):
     for dag_id in ("target", "cleared"):
         deployment.write_dag("team_b", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=["team_a"]))
         deployment.write_dag("team_c", f"{dag_id}.py", TARGET.format(dag_id=dag_id, allow=None))
-    try:  # a failing start stops what did start
-        deployment.migrate()
-        for user, team in (("alice", "team_a"), ("bob", "team_b"), ("dave", "team_c"), ("carol", "*")):
-            deployment.airflow("roles", "create", f"team:{team}")
-            deployment.create_user(user)
-            deployment.airflow("users", "add-role", "--username", user, "--role", f"team:{team}")
-        for team in ("team_a", "team_b", "team_c"):
-            deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
-        deployment.start("scheduler", "scheduler")
-        deployment.start_webserver()
-        deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 18, "the DAGs")
-        deployment.wait_for_webserver()
-        yield deployment
-    finally:
-        deployment.stop_all()
+    deployment.migrate()
+    for user, team in (("alice", "team_a"), ("bob", "team_b"), ("dave", "team_c"), ("carol", "*")):
+        deployment.airflow("roles", "create", f"team:{team}")
+        deployment.create_user(user)
+        deployment.airflow("users", "add-role", "--username", user, "--role", f"team:{team}")
+    for team in ("team_a", "team_b", "team_c"):
+        deployment.start(f"dag-processor-{team}", "dag-processor", "--team", team)
+    deployment.start("scheduler", "scheduler")
+    deployment.start_webserver()
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM dag WHERE is_active") == 18, "the DAGs")
+    deployment.wait_for_webserver()
+    yield deployment
+    deployment.stop_all()
 
 
 def runs(deployment, dag_id: str) -> list[tuple]:

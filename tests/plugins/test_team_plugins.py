@@ -73,17 +73,15 @@ def deployment(tmp_path_factory, postgres_server, db_access):
     for team, plugin in (("team_a", "team_a_tools"), ("team_a", "shared_tools"), ("team_b", "team_a_tools"),
                          ("team_b", "shared_tools")):
         deployment.write_dag(team, f"uses_{plugin}.py", USES_MACRO.format(plugin=plugin))
-    try:  # a failing start stops what did start
-        deployment.migrate()
-        deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=4)
-        for team in ("team_a", "team_b"):
-            deployment.start(f"triggerer-{team}", "triggerer", "--team", team,
-                             env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
-        deployment.start_webserver()
-        deployment.wait_for_webserver()
-        yield deployment
-    finally:
-        deployment.stop_all()
+    deployment.migrate()
+    deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=4)
+    for team in ("team_a", "team_b"):
+        deployment.start(f"triggerer-{team}", "triggerer", "--team", team,
+                         env={"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
+    deployment.start_webserver()
+    deployment.wait_for_webserver()
+    yield deployment
+    deployment.stop_all()
 
 
 def imports(deployment) -> list[tuple[str, int, str, str]]:

@@ -34,6 +34,16 @@ def local_executors(*teams: str) -> dict[str, list[dict]]:
     return services.local_executors(teams)
 
 
+_MADE: list[Deployment] = []  # every deployment of this test process, for stop_leftover_processes
+
+
+def stop_leftover_processes() -> None:
+    """Stop what every deployment made so far still runs (a fixture whose start failed never reached its
+    teardown); called at the end of each test module (tests/conftest.py)."""
+    while _MADE:
+        _MADE.pop().stop_processes()
+
+
 class Deployment:
     """Everything lives below ``root``; processes are stopped by :meth:`stop_all`."""
 
@@ -55,6 +65,7 @@ class Deployment:
         self.isolated_processes: set[str] = set()
         self.direct_access_expected: set[str] = set()  # DAGs whose tasks try the database on purpose
         self._engine = sqlalchemy.create_engine(database_url, poolclass=sqlalchemy.pool.NullPool)
+        _MADE.append(self)
 
     def _environment(self, config: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "_AIRFLOW"))}
@@ -175,9 +186,12 @@ class Deployment:
     def stop(self, name: str) -> None:
         services.stop_process_group(self.processes.pop(name), grace=30)
 
-    def stop_all(self) -> None:
+    def stop_processes(self) -> None:
         for name in reversed(list(self.processes)):  # the internal API, started first, stops last
             self.stop(name)
+
+    def stop_all(self) -> None:
+        self.stop_processes()
         self._engine.dispose()
         if self.isolated:
             self.assert_no_direct_database_access()

@@ -85,23 +85,21 @@ def deployment(tmp_path_factory, postgres_server):
     database = postgres_server.create_database(f"e2e_experience_{root.name.replace('-', '_')}")
     deployment = Deployment(root, database, local_executors("team_a", "team_b"), core__auth_manager=AUTH_MANAGER,
                             api__auth_backends=API_AUTH, webserver__workers="1")
-    try:
-        for team, files in DAG_FILES.items():
-            for filename, source in files.items():
-                deployment.write_dag(team, filename, source)
-        deployment.migrate()
-        deployment.airflow("sync-perm")  # the default roles
-        deployment.create_user("carol", "Admin")
-        deployment.start_webserver()
-        deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=len(ALL_DAGS))
-        deployment.wait_for_webserver()
-        onboard(deployment)
-        for dag_id in ALL_DAGS:
-            assert deployment.wait_for_dag_run(dag_id) == "success", dag_id
-        deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM import_error") == 2, "2 import errors")
-        yield deployment
-    finally:
-        deployment.stop_all()
+    for team, files in DAG_FILES.items():
+        for filename, source in files.items():
+            deployment.write_dag(team, filename, source)
+    deployment.migrate()
+    deployment.airflow("sync-perm")  # the default roles
+    deployment.create_user("carol", "Admin")
+    deployment.start_webserver()
+    deployment.start_scheduler_and_processors(("team_a", "team_b"), active_dags=len(ALL_DAGS))
+    deployment.wait_for_webserver()
+    onboard(deployment)
+    for dag_id in ALL_DAGS:
+        assert deployment.wait_for_dag_run(dag_id) == "success", dag_id
+    deployment.wait_for(lambda: deployment.scalar("SELECT count(*) FROM import_error") == 2, "2 import errors")
+    yield deployment
+    deployment.stop_all()
 
 
 def onboard(deployment) -> None:
