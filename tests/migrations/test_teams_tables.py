@@ -138,9 +138,16 @@ def test_the_events_recorded_before_producers_consented_reach_their_producing_te
             "v.source, now() FROM dataset d, (VALUES (1, 'team_a:produce'), (2, NULL), (3, NULL), (4, 'legacy')) "
             "AS v(id, source)")
         connection.exec_driver_sql("INSERT INTO teams_dataset_event_source VALUES (2, '[\"team_b\"]'), (3, '[]')")
+        # more events than the migration reads at a time (BACKFILL_BATCH, 5000), with gaps in their ids
+        connection.exec_driver_sql(
+            "INSERT INTO dataset_event (id, dataset_id, extra, source_dag_id, timestamp) SELECT 10 + 2 * n, d.id, "
+            "'{}', 'team_b:produce', now() FROM dataset d, generate_series(1, 12000) AS n")
 
     deployment.migrate()
 
     assert deployment.rows("SELECT version_num FROM alembic_version_teams") == [(TEAMS_HEAD,)]
-    assert deployment.rows("SELECT dataset_event_id, team FROM teams_dataset_event_consumer ORDER BY 1, 2") == [
-        (1, "team_a"), (2, "team_b"), (3, "*"), (4, "*")]
+    assert deployment.rows(
+        "SELECT dataset_event_id, team FROM teams_dataset_event_consumer WHERE dataset_event_id < 10 ORDER BY 1, 2"
+    ) == [(1, "team_a"), (2, "team_b"), (3, "*"), (4, "*")]
+    assert deployment.rows("SELECT count(*), count(DISTINCT dataset_event_id) FROM teams_dataset_event_consumer "
+                           "WHERE dataset_event_id > 10 AND team = 'team_b'") == [(12000, 12000)]

@@ -68,27 +68,38 @@ def upgrade():
     _existing_events_reach_their_producers()
 
 
+BACKFILL_BATCH = 5000  # events read and written at a time: the memory stays bounded however many there are
+
+
 def _existing_events_reach_their_producers() -> None:
     from airflow.teams import ids
 
     bind = op.get_bind()
-    events = bind.execute(
-        sa.text(
-            "SELECT e.id, e.source_dag_id, s.source_teams FROM dataset_event e "
-            "LEFT JOIN teams_dataset_event_source s ON s.dataset_event_id = e.id"
-        )
-    )
-    rows = []
-    for event_id, source_dag_id, source_teams in events:
-        if isinstance(source_teams, str):
-            source_teams = json.loads(source_teams)
-        if source_teams is None:
-            team = ids.team_of(source_dag_id) if source_dag_id else None
-            source_teams = [team] if team else []
-        rows += [{"dataset_event_id": event_id, "team": team} for team in sorted(set(source_teams)) or ["*"]]
-    if rows:
-        consumers = sa.table("teams_dataset_event_consumer", sa.column("dataset_event_id"), sa.column("team"))
+    consumers = sa.table("teams_dataset_event_consumer", sa.column("dataset_event_id"), sa.column("team"))
+    after = -1
+    while True:
+        events = bind.execute(
+            sa.text(
+                "SELECT e.id, e.source_dag_id, s.source_teams FROM dataset_event e "
+                "LEFT JOIN teams_dataset_event_source s ON s.dataset_event_id = e.id "
+                "WHERE e.id > :after ORDER BY e.id LIMIT :batch"
+            ),
+            {"after": after, "batch": BACKFILL_BATCH},
+        ).fetchall()
+        if not events:
+            return
+        rows = []
+        for event_id, source_dag_id, source_teams in events:
+            if isinstance(source_teams, str):
+                source_teams = json.loads(source_teams)
+            if source_teams is None:
+                team = ids.team_of(source_dag_id) if source_dag_id else None
+                source_teams = [team] if team else []
+            rows += [
+                {"dataset_event_id": event_id, "team": team} for team in sorted(set(source_teams)) or ["*"]
+            ]
         op.bulk_insert(consumers, rows)
+        after = events[-1][0]
 
 
 def downgrade():
