@@ -164,13 +164,18 @@ def _permitted(
     return decision.allowed
 
 
+def _producer_team(teams: list[str]) -> str | None:
+    """Return an event's producing teams as one audit and metric tag value ("+" joins several)."""
+    return "+".join(teams) or None
+
+
 def _deny(
     event: DatasetEvent, consumer: str, reason: str, refused_by: str, stage: str, session: Session
 ) -> None:
     """Log, count and audit (on the consumer's DAG) a refused event."""
     teams = producer_teams(event)
     producers = ", ".join(teams) or "no team"
-    producer_team, consumer_team = "+".join(teams) or None, ids.team_of(consumer)  # "+": a tag value
+    producer_team, consumer_team = _producer_team(teams), ids.team_of(consumer)
     denials.record(
         "teams.trigger_denied",
         f"Dataset event {event.id} on {event.uri} from {producers} ({event.source_dag_id or 'API'}) "
@@ -224,7 +229,7 @@ def _tell_producer(event: DatasetEvent, consumer_team: str, reasons: list[str], 
     """Write the producer's refusal of one consuming team's DAGs on the producing DAG's audit log."""
     if event.source_dag_id is None:
         return  # an API event: no DAG of the producer to write it on (the consumers' rows say it)
-    producer_team = "+".join(producer_teams(event)) or None
+    producer_team = _producer_team(producer_teams(event))
     details = {
         "team": consumer_team,
         "target_team": producer_team,
